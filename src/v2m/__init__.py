@@ -1,0 +1,28 @@
+"""v2m gives a video its soundtrack.
+
+The Python API mirrors the command line; heavy modules load only when used::
+
+    import v2m
+    a = v2m.analyze("clip.mp4")          # per-second timeline: shots, visual beats, colour, CLIP
+    a.save("clip.v2m.npz")
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "analyze", "probe", "Analysis", "AnalysisSettings", "V2MError"]
+
+
+def __getattr__(name):  # lazy: `import v2m` stays fast for `v2m --help`
+    if name in ("analyze", "Analysis", "AnalysisSettings"):
+        from . import analysis
+
+        return getattr(analysis, name)
+    if name == "probe":
+        from .media import probe
+
+        return probe
+    if name == "V2MError":
+        from .errors import V2MError
+
+        return V2MError
+    raise AttributeError(name)

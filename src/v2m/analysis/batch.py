@@ -1,0 +1,197 @@
+"""Analyse many videos: folders, skipping finished work, worker processes and shards.
+
+An output is skipped when its file already holds an analysis of the same bytes (content key)
+with the same settings (settings key) - unless it lacks semantics that this run can now add.
+Every output is written atomically, so a killed run leaves only complete files and resumes.
+Failures do not stop the run; they are returned for the caller to list.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import V2MError, WeightsUnavailable
+from .pipeline import AnalysisSettings, analyze_video, content_key
+from .semantic import ClipEmbedder
+from .timeline import SUFFIX, Analysis
+
+VIDEO_EXTENSIONS = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".wmv", ".flv", ".3gp", ".ogv", ".mxf",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    source: str
+    output: str
+
+
+@dataclass
+class RunReport:
+    done: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source, one-line reason)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [j.output for j in self.done + self.skipped]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> (i, n)."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like i/n, e.g. 0/4 (got {text!r})") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard i/n needs 0 <= i < n (got {text!r})")
+    return i, n
+
+
+def plan_jobs(inputs: Iterable[str], out_dir: str, shard: tuple[int, int] = (0, 1)) -> tuple[list[Job], list]:
+    """Jobs for files and (recursively) folders, sorted, this shard's share only.
+
+    Files named directly are always tried; in folders, files with video extensions are taken
+    and their relative paths are kept under ``out_dir``. Missing inputs become failures."""
+    jobs: dict[str, Job] = {}
+    failed = []
+    for raw in inputs:
+        if os.path.isdir(raw):
+            root = Path(raw)
+            for p in sorted(root.rglob("*")):
+                rel = p.relative_to(root)
+                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not any(
+                    part.startswith(".") for part in rel.parts
+                ):
+                    jobs.setdefault(str(p), Job(str(p), os.path.join(out_dir, str(rel) + SUFFIX)))
+        elif os.path.exists(raw) or os.path.islink(raw):
+            jobs.setdefault(raw, Job(raw, os.path.join(out_dir, os.path.basename(raw) + SUFFIX)))
+        else:
+            failed.append((raw, "file not found"))
+    ordered = [jobs[k] for k in sorted(jobs)]
+    i, n = shard
+    return ordered[i::n], failed
+
+
+def _is_finished(job: Job, settings: AnalysisSettings, can_add_semantics: bool) -> bool:
+    meta = Analysis.read_meta(job.output)
+    if not meta or meta.get("settings_key") != settings.key():
+        return False
+    if can_add_semantics and meta.get("semantics") is None:
+        return False
+    try:
+        return meta["source"]["content_key"] == content_key(job.source)
+    except OSError:
+        return False
+
+
+def load_embedder(settings: AnalysisSettings, required: bool, warn=print) -> tuple[ClipEmbedder | None, str | None]:
+    """The CLIP embedder for ``settings.clip``, or (None, reason). Raises when ``required``."""
+    if settings.clip is None:
+        return None, "semantics not requested (--no-clip)"
+    try:
+        return ClipEmbedder(settings.clip, device=settings.device), None
+    except WeightsUnavailable as e:
+        if required:
+            raise
+        warn(f"v2m: warning: {e}; analysing without semantics")
+        return None, str(e)
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(settings: AnalysisSettings, with_clip: bool, torch_threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    embedder, note = load_embedder(settings, required=False, warn=lambda _: None) if with_clip else (None, None)
+    _WORKER.update(settings=settings, embedder=embedder, note=note)
+
+
+def _run_job(job: Job) -> tuple[Job, str | None]:
+    """Analyse one job (in this process or a worker); returns (job, error line or None)."""
+    try:
+        analysis = analyze_video(
+            job.source,
+            _WORKER["settings"],
+            embedder=_WORKER["embedder"],
+            semantics_note=_WORKER["note"],
+        )
+        analysis.save(job.output)
+        return job, None
+    except V2MError as e:
+        return job, e.message
+    except MemoryError:
+        return job, "out of memory"
+    except Exception as e:  # an unexpected failure must not stop a folder run
+        return job, f"unexpected error: {type(e).__name__}: {e}"
+
+
+def run_analysis(
+    inputs: Iterable[str],
+    out_dir: str,
+    settings: AnalysisSettings,
+    *,
+    clip_required: bool = False,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    force: bool = False,
+    progress: bool = True,
+    warn=None,
+) -> RunReport:
+    """Analyse ``inputs`` (files and folders) into ``out_dir``; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    jobs, missing = plan_jobs(inputs, out_dir, shard)
+    report = RunReport(failed=list(missing))
+    embedder, note = load_embedder(settings, clip_required, warn)
+    todo = []
+    for job in jobs:
+        if not force and _is_finished(job, settings, embedder is not None):
+            report.skipped.append(job)
+        else:
+            todo.append(job)
+    if not todo:
+        return report
+
+    cpus = os.cpu_count() or 1
+    workers = max(1, min(workers, len(todo)))
+    bar = tqdm(total=len(todo), unit="video", desc="analyse", disable=None if progress else True, file=sys.stderr)
+
+    def record(job: Job, error: str | None) -> None:
+        (report.failed.append((job.source, error)) if error else report.done.append(job))
+        bar.update(1)
+
+    try:
+        if workers == 1:
+            _WORKER.update(settings=settings, embedder=embedder, note=note)
+            for job in todo:
+                bar.set_postfix_str(os.path.basename(job.source)[-40:], refresh=False)
+                record(*_run_job(job))
+        else:
+            embedder = None  # each worker loads its own copy
+            worker_settings = AnalysisSettings(**{**settings.__dict__, "threads": max(1, cpus // workers)})
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(worker_settings, note is None and settings.clip is not None, max(1, cpus // workers)),
+            ) as pool:
+                futures = [pool.submit(_run_job, job) for job in todo]
+                for fut in as_completed(futures):
+                    record(*fut.result())
+    finally:
+        bar.close()
+        _WORKER.clear()
+    return report

@@ -1,0 +1,95 @@
+"""Semantics: one CLIP image embedding per second, through transformers.
+
+The embedding is CLIP's projected image embedding (``image_embeds`` of
+``CLIPVisionModelWithProjection``, not L2-normalised), computed from the RGB frame after
+CLIP's own preprocessing (shortest side resized, centre crop, normalisation). Diff-V2M uses
+ViT-B/32 (512 values); ControllableV2M uses ViT-L/14 at 336 px (768 values).
+
+Weights come from a hub id or a local directory (``save_pretrained`` layout). When they cannot
+be loaded, :class:`~v2m.errors.WeightsUnavailable` says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import WeightsUnavailable
+
+ALIASES = {
+    "diffv2m": "openai/clip-vit-base-patch32",
+    "stad": "openai/clip-vit-large-patch14-336",
+}
+DEFAULT_MODEL = ALIASES["diffv2m"]
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other names pass through."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve(source: str) -> str:
+    """A hub id or local directory for ``source`` (which may be an alias: diffv2m, stad)."""
+    return ALIASES.get(source, source)
+
+
+def _image_processor(source: str, image_size: int):
+    try:  # transformers >= 5 names the PIL-backed processor explicitly (no torchvision needed)
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # pragma: no cover - transformers 4.x
+        from transformers import CLIPImageProcessor as Processor
+    try:
+        return Processor.from_pretrained(source)
+    except OSError:
+        # A directory with model weights but no preprocessor_config.json: CLIP's standard recipe.
+        return Processor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+
+
+class ClipEmbedder:
+    """A frozen CLIP vision tower that embeds batches of RGB frames."""
+
+    def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16):
+        import torch
+        from transformers import CLIPVisionModelWithProjection
+
+        self.source = resolve(source)
+        self.device = device = resolve_device(device)
+        self.batch_size = batch_size
+        local = os.path.isdir(self.source)
+        looks_like_path = self.source.startswith((".", "/", "~")) or self.source.count("/") > 1
+        if not local and looks_like_path:
+            raise WeightsUnavailable("no such directory for CLIP weights", self.source)
+        try:
+            self.model = CLIPVisionModelWithProjection.from_pretrained(self.source).to(device).eval()
+        except (OSError, ValueError, EnvironmentError) as e:
+            where = "this directory" if local else "the local cache and the hub"
+            hint = (
+                "pass a directory made with save_pretrained"
+                if local
+                else f"download it once (e.g. `hf download {self.source}`) or pass a local directory"
+            )
+            reason = " ".join(str(e).split())[:200]
+            raise WeightsUnavailable(
+                f"CLIP weights could not be loaded from {where} ({reason}); {hint}, or use --no-clip",
+                self.source,
+            ) from None
+        self.dtype = next(self.model.parameters()).dtype
+        self.processor = _image_processor(self.source, self.model.config.image_size)
+        self.dim = int(self.model.config.projection_dim)
+        self._torch = torch
+
+    def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Embed RGB uint8 frames -> ``[N, dim]`` float32."""
+        torch = self._torch
+        out = []
+        for i in range(0, len(frames), self.batch_size):
+            pixels = self.processor(images=frames[i : i + self.batch_size], return_tensors="pt")["pixel_values"]
+            with torch.inference_mode():
+                emb = self.model(pixel_values=pixels.to(self.device, self.dtype)).image_embeds
+            out.append(emb.float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)

@@ -1,0 +1,277 @@
+"""Media I/O for all of v2m, through PyAV (FFmpeg in-process; no subprocesses).
+
+Reading a video goes through :class:`VideoReader`: it opens the file once, checks that it is a
+usable video (turning every FFmpeg failure into one :class:`~v2m.errors.MediaError` line that
+names the file), probes it, and then streams decoded frames with FFmpeg's threads on. Frames are
+never collected: callers reduce each frame as it arrives.
+
+Times are taken from presentation timestamps, so variable-frame-rate videos are timed exactly;
+``t = 0`` is the first video frame.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+from .errors import MediaError
+
+# Demuxers that read single pictures rather than videos.
+_IMAGE_DEMUXERS = ("image2", "_pipe")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a probe tells about a video file. Sizes are the coded size; ``display_size`` applies
+    the rotation a player would apply."""
+
+    path: str
+    size_bytes: int
+    container: str
+    duration: float  # seconds, from the container (the decode may find the exact end)
+    fps: float  # average frame rate
+    frame_count: int | None  # from the container when it says; None when unknown
+    width: int
+    height: int
+    rotation: int  # degrees counter-clockwise a player rotates the picture by (0, 90, 180, 270)
+    codec: str
+    pix_fmt: str | None
+    start_time: float  # time of the first video frame on the container's clock
+    has_audio: bool
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown to a viewer."""
+        if self.rotation % 180 == 90:
+            return self.height, self.width
+        return self.width, self.height
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_path(path: str) -> None:
+    if not os.path.exists(path):
+        raise MediaError("file not found", path)
+    if os.path.isdir(path):
+        raise MediaError("is a directory, not a video file", path)
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except PermissionError:
+        raise MediaError("permission denied (the file is not readable)", path) from None
+    except OSError as e:
+        raise MediaError(f"cannot be read ({e.strerror or e})", path) from None
+    if os.path.getsize(path) == 0:
+        raise MediaError("empty file (0 bytes)", path)
+
+
+def _ffmpeg_reason(err: Exception) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    return " ".join(str(text).split())
+
+
+class VideoReader:
+    """One open video: its :attr:`info`, then its decoded frames, in presentation order.
+
+    Use as a context manager. ``threads`` is FFmpeg's decoding thread count (0 = automatic).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0):
+        self.path = os.fspath(path)
+        _check_path(self.path)
+        try:
+            self._container = av.open(self.path, metadata_errors="ignore")
+        except PermissionError:
+            raise MediaError("permission denied (the file is not readable)", self.path) from None
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+            raise MediaError(
+                f"not a readable media file; truncated or corrupt? (FFmpeg: {_ffmpeg_reason(e)})",
+                self.path,
+            ) from None
+        try:
+            self._stream = self._select_stream()
+            ctx = self._stream.codec_context
+            self._stream.thread_type = "AUTO"
+            ctx.thread_count = threads
+            self._first = None
+            self._frames = self._container.decode(self._stream)
+            self._first = self._next_frame(self._frames, at=0.0)
+            if self._first is None:
+                raise MediaError("no decodable video frame (truncated or corrupt?)", self.path)
+            self.info = self._probe(self._first)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _select_stream(self):
+        c = self._container
+        fmt = c.format.name or ""
+        if not c.streams.video:
+            kind = "audio only" if c.streams.audio else "no streams FFmpeg can use"
+            raise MediaError(f"has no video stream ({kind})", self.path)
+        if fmt == _IMAGE_DEMUXERS[0] or fmt.endswith(_IMAGE_DEMUXERS[1]):
+            raise MediaError(f"is a still image ({fmt}), not a video", self.path)
+        stream = c.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise MediaError(f"invalid frame size {ctx.width}x{ctx.height}", self.path)
+        return stream
+
+    def _next_frame(self, frames, at: float):
+        try:
+            return next(frames, None)
+        except av.error.FFmpegError as e:
+            raise MediaError(
+                f"corrupt or truncated video data near {at:.2f} s (FFmpeg: {_ffmpeg_reason(e)})",
+                self.path,
+            ) from None
+
+    def _probe(self, first: av.VideoFrame) -> VideoInfo:
+        c, s = self._container, self._stream
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else 0.0
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        else:
+            duration = 0.0
+        audio = c.streams.audio[0] if c.streams.audio else None
+        actx = audio.codec_context if audio is not None else None
+        return VideoInfo(
+            path=self.path,
+            size_bytes=os.path.getsize(self.path),
+            container=c.format.name,
+            duration=duration,
+            fps=fps,
+            frame_count=int(s.frames) if s.frames else None,
+            width=s.codec_context.width,
+            height=s.codec_context.height,
+            rotation=int(first.rotation or 0) % 360,
+            codec=s.codec_context.name,
+            pix_fmt=s.codec_context.pix_fmt,
+            start_time=float(first.time) if first.time is not None else 0.0,
+            has_audio=audio is not None,
+            audio_codec=actx.name if actx is not None else None,
+            audio_sample_rate=actx.sample_rate if actx is not None else None,
+            audio_channels=actx.channels if actx is not None else None,
+        )
+
+    @property
+    def time_base(self) -> Fraction:
+        return Fraction(self._stream.time_base)
+
+    def frames(self) -> Iterator[tuple[float, av.VideoFrame]]:
+        """Yield ``(t, frame)`` for every frame, ``t`` in seconds from the first frame.
+
+        Frames without a timestamp get one from the average frame rate. Decoding errors
+        become :class:`MediaError` with the time where the data broke off.
+        """
+        origin = self.info.start_time
+        step = 1.0 / self.info.fps if self.info.fps > 0 else 1.0 / 25.0
+        frame, index, last_t = self._first, 0, -step
+        self._first = None
+        while frame is not None:
+            t = (float(frame.time) - origin) if frame.time is not None else last_t + step
+            yield t, frame
+            last_t, index = t, index + 1
+            frame = self._next_frame(self._frames, at=max(last_t, 0.0))
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Open ``path``, check that it is a usable video and return what it is."""
+    with VideoReader(path) as reader:
+        return reader.info
+
+
+_PLANAR_420 = ("yuv420p", "yuvj420p")
+
+
+def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
+    p = frame.planes[index]
+    return np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+
+
+def _shrink(plane: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Anti-aliased reduction: bilinear to twice the target, then area averaging."""
+    if plane.shape[1] > 2 * w and plane.shape[0] > 2 * h:
+        plane = cv2.resize(plane, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def reduce_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """A decoded frame reduced to ``w x h`` (both even): ``(luma, bgr)``, uint8.
+
+    8-bit 4:2:0 frames (nearly all H.264/HEVC/VP9/AV1 video) are reduced plane by plane with
+    OpenCV, several times faster than a full-size colour conversion; other pixel formats go
+    through FFmpeg's scaler first. Meant for analysis (cuts, differences), not for display."""
+    if frame.format.name not in _PLANAR_420:
+        frame = frame.reformat(2 * w, 2 * h, "yuv420p", interpolation="FAST_BILINEAR")
+    y = _shrink(_plane(frame, 0), w, h)
+    u = _shrink(_plane(frame, 1), w // 2, h // 2)
+    v = _shrink(_plane(frame, 2), w // 2, h // 2)
+    i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+    return y, cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+
+
+def reduced_frames(
+    reader: VideoReader, w: int, h: int, prefetch: int = 8
+) -> Iterator[tuple[float, av.VideoFrame, np.ndarray, np.ndarray]]:
+    """Yield ``(t, frame, luma, bgr)`` for every frame of ``reader``, reduced to ``w x h``.
+
+    Decoding and reduction run in a background thread (PyAV and OpenCV release the GIL), so
+    they overlap with whatever the caller does with each frame. At most ``prefetch`` frames wait
+    in between. Errors of the decoding thread are raised here; stopping early stops it."""
+    items: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for t, frame in reader.frames():
+                if not put((t, frame, *reduce_frame(frame, w, h))):
+                    return
+            put(done)
+        except BaseException as e:  # handed to the consumer
+            put(e)
+
+    worker = threading.Thread(target=produce, name="v2m-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -1,0 +1,172 @@
+"""Videos with known events, written with PyAV, for tests, benchmarks and demos.
+
+A synthetic video is a sequence of shots (hard cuts at known times). Each shot has its own
+colour and texture; a square drifts slowly across it (steady, low motion) and jumps to a new
+place at each "pulse" time (a sudden motion event: one large frame difference). Frame times can
+be irregular (variable frame rate), the stream can carry a rotation, and a sine tone can be added
+as an audio track.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+import av
+import numpy as np
+
+# Shot colours (RGB) that any shot detector separates easily.
+PALETTE = [
+    (200, 40, 40),
+    (40, 60, 200),
+    (40, 170, 60),
+    (220, 200, 60),
+    (150, 50, 170),
+    (40, 180, 190),
+    (230, 120, 30),
+    (90, 90, 90),
+]
+
+
+@dataclass
+class SyntheticVideo:
+    """The events a synthetic video was made with (times in seconds)."""
+
+    path: str
+    duration: float
+    fps: float
+    cut_times: list[float]
+    pulse_times: list[float]
+    frame_times: np.ndarray = field(repr=False)
+
+    def frame_time_at(self, t: float) -> float:
+        """Time of the first frame at or after ``t`` (where an event becomes visible)."""
+        i = int(np.searchsorted(self.frame_times, t - 1e-9))
+        return float(self.frame_times[min(i, len(self.frame_times) - 1)])
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    fx, fy = rng.uniform(1.0, 4.0, size=2) * 2 * np.pi
+    return 0.5 + 0.25 * np.sin(fx * xx / w + fy * yy / h) + 0.25 * np.sin(fy * xx / w - fx * yy / h)
+
+
+def write_video(
+    path: str | os.PathLike,
+    *,
+    duration: float = 4.0,
+    fps: float = 25.0,
+    size: tuple[int, int] = (160, 96),
+    cut_times: Sequence[float] = (),
+    pulse_times: Sequence[float] = (),
+    shot_colors: Sequence[tuple[int, int, int]] | None = None,
+    frame_times: Sequence[float] | None = None,
+    rotation: int = 0,
+    audio: bool = False,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    crf: int = 23,
+    preset: str = "veryfast",
+    drift: float = 0.15,
+    seed: int = 0,
+) -> SyntheticVideo:
+    """Write a video with hard cuts at ``cut_times`` and motion pulses at ``pulse_times``.
+
+    ``size`` is (width, height). ``frame_times`` (seconds) overrides the regular ``fps`` grid to
+    make a variable-frame-rate video. ``drift`` is the square's steady speed in frame widths per
+    second. ``pix_fmt`` yuv444p allows odd sizes. Returns the events, with the exact frame times.
+    """
+    path = os.fspath(path)
+    w, h = size
+    if frame_times is None:
+        times = np.arange(int(round(duration * fps))) / fps
+        time_base = Fraction(1, int(round(fps))) if float(fps).is_integer() else Fraction(1, 90000)
+    else:
+        times = np.asarray(frame_times, dtype=np.float64)
+        time_base = Fraction(1, 1000)
+    colors = list(shot_colors or PALETTE)
+    bounds = [0.0, *sorted(cut_times), float("inf")]
+    textures = [_texture(h, w, seed + i) for i in range(len(bounds) - 1)]
+    side = max(4, min(w, h) // 4)
+    rng = np.random.default_rng(seed)
+    jumps = {float(p): rng.uniform(0.1, 0.7, size=2) for p in sorted(pulse_times)}
+
+    container = av.open(path, "w")
+    try:
+        stream = container.add_stream(codec, rate=int(round(fps)) if frame_times is None else 1000)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = pix_fmt
+        stream.time_base = time_base
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": preset}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        astream = None
+        if audio:
+            astream = container.add_stream("aac", rate=44100)
+            astream.layout = "stereo"
+        offset = np.zeros(2)
+        for t in times:
+            shot = int(np.searchsorted(bounds, t, side="right") - 1)
+            col = np.asarray(colors[shot % len(colors)], dtype=np.float32)
+            img = textures[shot][..., None] * col[None, None, :]
+            for p, jump in jumps.items():
+                if p <= t:
+                    offset = jump
+            u = (offset[0] + drift * t) % 1.6  # bounce back and forth: no jump at the edges
+            x = int((0.8 - abs(u - 0.8)) * (w - side))
+            y = int(offset[1] * (h - side))
+            img[y : y + side, x : x + side] = 255.0 - col
+            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            frame.pts = int(round(t / time_base))
+            frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if astream is not None:
+            _write_tone(container, astream, float(times[-1]) + 1.0 / fps)
+    finally:
+        container.close()
+    return SyntheticVideo(path, float(times[-1]) + 1.0 / fps if frame_times is None else float(times[-1]),
+                          fps, sorted(float(c) for c in cut_times), sorted(jumps), times)
+
+
+def _write_tone(container, stream, duration: float, freq: float = 440.0) -> None:
+    sr, n = 44100, 1024
+    total = int(duration * sr)
+    for start in range(0, total, n):
+        t = (np.arange(start, min(start + n, total)) / sr).astype(np.float32)
+        wave = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        frame.sample_rate = sr
+        frame.pts = start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+def write_audio_only(path: str | os.PathLike, duration: float = 1.0) -> str:
+    """Write an audio-only file (AAC in MP4/M4A)."""
+    path = os.fspath(path)
+    container = av.open(path, "w", format="mp4")
+    try:
+        stream = container.add_stream("aac", rate=44100)
+        stream.layout = "stereo"
+        _write_tone(container, stream, duration)
+    finally:
+        container.close()
+    return path
+
+
+def write_image(path: str | os.PathLike, size: tuple[int, int] = (64, 48)) -> str:
+    """Write a still PNG image."""
+    path = os.fspath(path)
+    from PIL import Image
+
+    Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(path)
+    return path
