@@ -194,3 +194,11 @@ def test_failed_save_leaves_no_file(analysis, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         analysis.save(tmp_path / "x.v2m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_is_reported_once_per_second(events_video):
+    calls = []
+    analyze_video(events_video.path, progress=lambda t, duration: calls.append((t, duration)))
+    assert len(calls) == 6
+    assert [round(t, 2) for t, _ in calls] == sorted(round(t, 2) for t, _ in calls)
+    assert all(d == pytest.approx(6.0, abs=0.05) for _, d in calls)

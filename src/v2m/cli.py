@@ -25,7 +25,7 @@ examples:
 Finished outputs (same file content, same settings) are skipped; --force recomputes them.
 CLIP weights come from the Hugging Face cache or hub, or a local directory (--clip DIR).
 Without them the analysis goes on without semantics, unless --clip was given explicitly.
-The file format is documented in v2m.analysis.timeline (docs/analysis-format.md).
+What is measured and the file format: docs/analysis.md (and v2m.analysis.timeline).
 """
 
 

@@ -8,6 +8,7 @@ Failures do not stop the run; they are returned for the caller to list.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -118,7 +119,7 @@ def _init_worker(settings: AnalysisSettings, with_clip: bool, torch_threads: int
     _WORKER.update(settings=settings, embedder=embedder, note=note)
 
 
-def _run_job(job: Job) -> tuple[Job, str | None]:
+def _run_job(job: Job, progress=None) -> tuple[Job, str | None]:
     """Analyse one job (in this process or a worker); returns (job, error line or None)."""
     try:
         analysis = analyze_video(
@@ -126,6 +127,7 @@ def _run_job(job: Job) -> tuple[Job, str | None]:
             _WORKER["settings"],
             embedder=_WORKER["embedder"],
             semantics_note=_WORKER["note"],
+            progress=progress,
         )
         analysis.save(job.output)
         return job, None
@@ -177,8 +179,15 @@ def run_analysis(
         if workers == 1:
             _WORKER.update(settings=settings, embedder=embedder, note=note)
             for job in todo:
-                bar.set_postfix_str(os.path.basename(job.source)[-40:], refresh=False)
-                record(*_run_job(job))
+                name = os.path.basename(job.source)[-40:]
+                with tqdm(unit="s", desc=name, leave=False, disable=bar.disable, file=sys.stderr) as inner:
+
+                    def tick(t: float, duration: float, inner=inner) -> None:
+                        done = int(t) + 1
+                        inner.total = max(int(math.ceil(duration)), done)
+                        inner.update(done - inner.n)
+
+                    record(*_run_job(job, tick))
         else:
             embedder = None  # each worker loads its own copy
             worker_settings = AnalysisSettings(**{**settings.__dict__, "threads": max(1, cpus // workers)})

@@ -127,11 +127,11 @@ def analyze_video(
     embedder: ClipEmbedder | None = None,
     semantics_note: str | None = None,
     source_key: str | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> Analysis:
     """Analyse the video at ``path``. ``embedder`` (already loaded, its source must match
     ``settings.clip``) adds CLIP semantics; without it ``semantics_note`` says why not.
-    ``progress`` is called with the time reached, about once per second of video."""
+    ``progress(t, duration)`` is called about once per second of video."""
     with VideoReader(path, threads=settings.threads) as reader:
         info = reader.info
         w, h = reduced_size(info.width, info.height, settings.size)
@@ -157,7 +157,7 @@ def analyze_video(
                     clip_rows.append(embedder(clip_pending))
                     clip_pending.clear()
             if progress is not None:
-                progress(t)
+                progress(t, info.duration)
 
         sampler = _SecondSampler(on_sample)
         prev_gray = None
