@@ -5,8 +5,9 @@ The embedding is CLIP's projected image embedding (``image_embeds`` of
 CLIP's own preprocessing (shortest side resized, centre crop, normalisation). Diff-V2M uses
 ViT-B/32 (512 values); ControllableV2M uses ViT-L/14 at 336 px (768 values).
 
-Weights come from a hub id or a local directory (``save_pretrained`` layout). When they cannot
-be loaded, :class:`~v2m.errors.WeightsUnavailable` says what to do.
+Weights come from a hub id or a local directory (``save_pretrained`` layout), through
+:func:`v2m.weights.load_pretrained`; when they cannot be loaded,
+:class:`~v2m.errors.WeightsUnavailable` says what to do.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..errors import WeightsUnavailable
+from ..weights import hub_reachable, load_pretrained
 
 ALIASES = {
     "diffv2m": "openai/clip-vit-base-patch32",
@@ -44,7 +45,7 @@ def _image_processor(source: str, image_size: int):
     except ImportError:  # pragma: no cover - transformers 4.x
         from transformers import CLIPImageProcessor as Processor
     try:
-        return Processor.from_pretrained(source)
+        return Processor.from_pretrained(source, local_files_only=os.path.isdir(source) or not hub_reachable())
     except OSError:
         # A directory with model weights but no preprocessor_config.json: CLIP's standard recipe.
         return Processor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
@@ -60,24 +61,8 @@ class ClipEmbedder:
         self.source = resolve(source)
         self.device = device = resolve_device(device)
         self.batch_size = batch_size
-        local = os.path.isdir(self.source)
-        looks_like_path = self.source.startswith((".", "/", "~")) or self.source.count("/") > 1
-        if not local and looks_like_path:
-            raise WeightsUnavailable("no such directory for CLIP weights", self.source)
-        try:
-            self.model = CLIPVisionModelWithProjection.from_pretrained(self.source).to(device).eval()
-        except (OSError, ValueError, EnvironmentError) as e:
-            where = "this directory" if local else "the local cache and the hub"
-            hint = (
-                "pass a directory made with save_pretrained"
-                if local
-                else f"download it once (e.g. `hf download {self.source}`) or pass a local directory"
-            )
-            reason = " ".join(str(e).split())[:200]
-            raise WeightsUnavailable(
-                f"CLIP weights could not be loaded from {where} ({reason}); {hint}, or use --no-clip",
-                self.source,
-            ) from None
+        model = load_pretrained(CLIPVisionModelWithProjection, self.source, "CLIP", flag="--no-clip")
+        self.model = model.to(device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.processor = _image_processor(self.source, self.model.config.image_size)
         self.dim = int(self.model.config.projection_dim)
