@@ -202,3 +202,14 @@ def test_progress_is_reported_once_per_second(events_video):
     assert len(calls) == 6
     assert [round(t, 2) for t, _ in calls] == sorted(round(t, 2) for t, _ in calls)
     assert all(d == pytest.approx(6.0, abs=0.05) for _, d in calls)
+
+
+def test_clip_frames_are_upright_and_bounded(videos):
+    import av
+
+    from v2m.analysis.pipeline import _clip_input
+
+    frame = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="rgb24")
+    assert _clip_input(frame, 0, 224).shape == (224, 299, 3)  # shortest side reduced, aspect kept
+    assert _clip_input(frame, 90, 224).shape == (299, 224, 3)  # portrait, as a player shows it
+    assert _clip_input(frame, 0, 1000).shape == (480, 640, 3)  # never enlarged

@@ -89,7 +89,7 @@ def write_video(
         time_base = Fraction(1, 1000)
     colors = list(shot_colors or PALETTE)
     bounds = [0.0, *sorted(cut_times), float("inf")]
-    textures = [_texture(h, w, seed + i) for i in range(len(bounds) - 1)]
+    texture, texture_shot = None, -1  # one shot's texture at a time: memory stays flat
     side = max(4, min(w, h) // 4)
     rng = np.random.default_rng(seed)
     jumps = {float(p): rng.uniform(0.1, 0.7, size=2) for p in sorted(pulse_times)}
@@ -111,8 +111,10 @@ def write_video(
         offset = np.zeros(2)
         for t in times:
             shot = int(np.searchsorted(bounds, t, side="right") - 1)
+            if shot != texture_shot:
+                texture, texture_shot = _texture(h, w, seed + shot)[..., None], shot
             col = np.asarray(colors[shot % len(colors)], dtype=np.float32)
-            img = textures[shot][..., None] * col[None, None, :]
+            img = texture * col[None, None, :]
             for p, jump in jumps.items():
                 if p <= t:
                     offset = jump
