@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 python=${PYTHON:-python3}
-packages=()
+packages=(libfluidsynth3)  # FluidSynth renders the composer's scores
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
-if ((${#packages[@]})) && command -v apt-get >/dev/null; then
+if command -v apt-get >/dev/null; then
     missing=()
     for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
     if ((${#missing[@]})); then

@@ -22,6 +22,16 @@ import tempfile
 import time
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory. (ru_maxrss is not used: Linux carries the
+    parent's high-water mark into it across fork and exec.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(task: str, video: str, clip_dir: str | None) -> None:
     import av
 
@@ -38,7 +48,7 @@ def child(task: str, video: str, clip_dir: str | None) -> None:
         a = analyze_video(video, AnalysisSettings(clip=clip_dir, device="cpu"), embedder=embedder)
         frames = len(a.frame_times)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "frames": frames, "peak_mb": peak_mb}))
 
 

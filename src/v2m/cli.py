@@ -29,6 +29,22 @@ What is measured and the file format: docs/analysis.md (and v2m.analysis.timelin
 """
 
 
+EPILOG_GENERATE = """\
+examples:
+  v2m generate clip.mp4 -o clip_scored.mp4           the composer, offline, in seconds
+  v2m generate clip.mp4 --plot                       + clip_scored.png: cuts, visual beats, music beats
+  v2m generate clip.mp4 --music-control pitch,2      an octave higher
+  v2m generate clip.mp4 --video-control 2,-1,move,0.5   calm shot 2 (0-based)
+  v2m generate clip.mp4 --mix 0.3 --key "D minor"    keep the original sound underneath, in D minor
+  v2m generate videos/ -o scored/                    a folder, recursively
+
+Beside the video: <name>.wav (the soundtrack) and <name>.mid (the score, with the tempo map, for
+any DAW). Music controls: pitch moves the register, loudness the dynamics, chroma the harmonic
+colour, spectral the brightness. Video controls: move (motion), color, semantic (new melodic
+material per shot); area and position need objects (ControllableV2M).
+"""
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -90,12 +106,93 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze)
 
+    gen = sub.add_parser(
+        "generate",
+        help="score a video: the same video with fitting music",
+        description="Give videos a soundtrack that follows their cuts, motion and mood. The default model, "
+        "the offline composer, needs no network and no GPU.",
+        epilog=EPILOG_GENERATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gen.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
+    gen.add_argument("-o", "--output", metavar="PATH",
+                     help="output video (one input) or folder (several); default: <name>_scored.<ext> beside it")
+    gen.add_argument("--model", default="composer", choices=["composer"], help="music generator (composer)")
+    gen.add_argument("--checkpoint", metavar="PATH", help="model weights (for neural models)")
+    g = gen.add_argument_group("controls (ControllableV2M's vocabulary)")
+    g.add_argument("--music-control", action="append", default=[], metavar="FEATURE,WEIGHT",
+                   help="scale a music feature: pitch | chroma | loudness | spectral | all (repeatable)")
+    g.add_argument("--video-control", action="append", default=[], metavar="SHOT,OBJ,FEATURE,WEIGHT",
+                   help="scale a video feature of a shot/object (-1 = all): semantic | color | move | area | "
+                   "position | all (repeatable)")
+    g.add_argument("--tempo", type=float, metavar="BPM", help="base tempo (default: chosen from the video)")
+    g.add_argument("--key", metavar="KEY", help="key, e.g. 'D minor', 'F# major' (default: from the colours)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (0); the same seed gives the same music")
+    g = gen.add_argument_group("output")
+    g.add_argument("--mix", type=float, default=0.0, metavar="LEVEL",
+                   help="keep the original soundtrack underneath at this gain relative to the music (0 = replace)")
+    g.add_argument("--lufs", type=float, default=-14.0, help="integrated loudness target (-14 LUFS)")
+    g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
+    g.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (default: the best one installed)")
+    g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")
+    g.add_argument("--no-midi", action="store_true", help="do not write the score as <name>.mid")
+    g.add_argument("--device", default="auto", help="torch device for neural models")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    gen.set_defaults(func=cmd_generate)
+
     p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
                        description="Check that a file is a usable video and print what it is.")
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_probe)
     return parser
+
+
+def cmd_generate(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .controls import Controls, ControlError
+    from .soundtrack import find_videos, generate, output_path
+    from .models import get_generator
+
+    try:
+        controls = Controls.parse(args.music_control, args.video_control, args.tempo, args.key)
+    except (ControlError, ValueError) as e:
+        print(f"v2m generate: error: {e}", file=sys.stderr)
+        return 2
+    videos = find_videos(args.inputs)
+    multiple = len(videos) > 1 or any(os.path.isdir(i) for i in args.inputs)
+    if multiple and args.output and os.path.isfile(args.output):
+        print(f"v2m: error: {args.output}: several videos need an output folder", file=sys.stderr)
+        return 2
+    if any(c.feature in ("area", "position") for c in controls.video) and args.model == "composer":
+        print("v2m: warning: area and position controls need objects; the composer does not use them",
+              file=sys.stderr)
+    generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont)
+    failed, done = [], []
+    bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
+               file=sys.stderr)
+    for video in bar:
+        try:
+            done.append(generate(video, output_path(video, args.output, multiple), model=args.model,
+                                 controls=controls, seed=args.seed, mix=args.mix, lufs=args.lufs, plot=args.plot,
+                                 wav=not args.no_wav, midi=not args.no_midi, device=args.device,
+                                 generator=generator))
+        except V2MError as e:
+            failed.append((e.path or video, e.message))
+    if not args.quiet:
+        for r in done:
+            info = r.info
+            share = "" if r.cuts_on_beats is None else f", {100 * r.cuts_on_beats:.0f}% of cuts on a beat"
+            print(f"{r.video}: {r.duration:.1f} s, {info.get('key', '')} {info.get('bpm', '')} BPM"
+                  f" {info.get('palette', '')}{share}", file=sys.stderr)
+    if failed:
+        if len(videos) > 1:
+            print(f"v2m: {len(failed)} of {len(videos)} videos failed:", file=sys.stderr)
+        for path, message in failed:
+            print(f"v2m: error: {path}: {message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_probe(args) -> int:

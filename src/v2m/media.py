@@ -275,3 +275,108 @@ def reduced_frames(
     finally:
         stop.set()
         worker.join()
+
+
+# --- audio -------------------------------------------------------------------------------
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0) -> np.ndarray:
+    """Decode an audio stream of any container to float32 ``[channels, samples]`` at ``sample_rate``."""
+    path = os.fspath(path)
+    _check_path(path)
+    layout = {1: "mono", 2: "stereo"}[channels]
+    try:
+        with av.open(path, metadata_errors="ignore") as c:
+            if len(c.streams.audio) <= stream:
+                raise MediaError("has no audio stream", path)
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+            chunks = []
+            for frame in c.decode(c.streams.audio[stream]):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+    except av.error.FFmpegError as e:
+        raise MediaError(f"audio cannot be decoded (FFmpeg: {_ffmpeg_reason(e)})", path) from None
+    if not chunks:
+        return np.zeros((channels, 0), np.float32)
+    return np.concatenate(chunks, axis=1).astype(np.float32)
+
+
+def _audio_frames(audio: np.ndarray, sample_rate: int, start_pts: int = 0, size: int = 1024):
+    for i in range(0, audio.shape[1], size):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i : i + size]), format="fltp",
+                                           layout="stereo" if audio.shape[0] == 2 else "mono")
+        frame.sample_rate = sample_rate
+        frame.pts = start_pts + i
+        frame.time_base = Fraction(1, sample_rate)
+        yield frame
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically."""
+    from .fsutil import atomic_path
+
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+    with atomic_path(path, suffix=".wav") as tmp, av.open(tmp, "w", format="wav") as c:
+        s = c.add_stream("pcm_s16le", rate=sample_rate)
+        s.layout = "stereo" if audio.shape[0] == 2 else "mono"
+        for i in range(0, pcm.shape[1], 4096):
+            chunk = np.ascontiguousarray(pcm[:, i : i + 4096].T.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=s.layout.name)
+            frame.sample_rate = sample_rate
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+MUX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
+              bitrate: int = 192_000) -> None:
+    """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
+    re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame) as AAC.
+    Other streams of the input (its soundtrack, subtitles) are left out. Atomic."""
+    from .fsutil import atomic_path
+
+    video_path, out_path = os.fspath(video_path), os.fspath(out_path)
+    ext = os.path.splitext(out_path)[1].lower()
+    if ext not in MUX_FORMATS:
+        raise MediaError(f"cannot write a {ext or 'extensionless'} file with AAC music; "
+                         f"use one of {', '.join(MUX_FORMATS)}", out_path)
+    with VideoReader(video_path) as reader:
+        start = reader.info.start_time
+    with atomic_path(out_path, suffix=ext) as tmp:
+        with av.open(video_path) as src, av.open(tmp, "w", format=MUX_FORMATS[ext]) as dst:
+            v_in = src.streams.video[0]
+            v_out = dst.add_stream_from_template(v_in)
+            a_out = dst.add_stream("aac", rate=sample_rate)
+            a_out.layout = "stereo"
+            a_out.bit_rate = bitrate
+            frames = _audio_frames(audio, sample_rate, start_pts=int(round(max(start, 0.0) * sample_rate)))
+            pending_audio_time = 0.0
+
+            def mux_audio_until(t: float | None) -> float:
+                nonlocal pending_audio_time
+                while t is None or pending_audio_time <= t:
+                    frame = next(frames, None)
+                    packets = a_out.encode(frame)
+                    for p in packets:
+                        dst.mux(p)
+                    if frame is None:
+                        pending_audio_time = float("inf")  # encoder flushed: nothing more to mux
+                        break
+                    pending_audio_time = float(frame.pts + frame.samples) / sample_rate
+                return pending_audio_time
+
+            for packet in src.demux(v_in):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                t = float(packet.dts * packet.time_base) if packet.time_base else 0.0
+                mux_audio_until(t)
+                packet.stream = v_out
+                dst.mux(packet)
+            mux_audio_until(None)

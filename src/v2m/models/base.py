@@ -1,0 +1,41 @@
+"""The one interface every v2m music generator implements.
+
+A generator takes a :class:`GenerationRequest` (the video's analysis, the duration wanted, the
+user's controls and a seed) and returns :class:`GeneratedMusic` (stereo audio and the beat grid
+it follows). ``v2m generate`` and :func:`v2m.generate` only ever talk to this interface, so the
+neural models plug in beside the composer without changing either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..analysis.timeline import Analysis
+from ..controls import Controls
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    analysis: Analysis
+    duration: float  # seconds of music wanted (the video's duration)
+    controls: Controls = Controls()
+    seed: int = 0
+
+
+@dataclass
+class GeneratedMusic:
+    audio: np.ndarray  # float32 [channels, samples], exactly round(duration * sample_rate) long
+    sample_rate: int
+    beats: np.ndarray  # beat times in seconds within [0, duration]
+    downbeats: np.ndarray  # the subset of beats that start a bar
+    midi: object | None = None  # a mido.MidiFile when the generator writes a score
+    info: dict = field(default_factory=dict)  # what the generator chose (key, tempo, ...)
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, request: GenerationRequest) -> GeneratedMusic: ...

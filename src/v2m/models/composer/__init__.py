@@ -1,0 +1,39 @@
+"""The offline composer: symbolic music from the video analysis, rendered with a GM soundfont."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import GeneratedMusic, GenerationRequest
+from .compose import compose
+from .score import Score, find_soundfont
+
+
+class Composer:
+    """The default generator: runs offline on a CPU; writes a MIDI score with its audio."""
+
+    name = "composer"
+
+    def __init__(self, soundfont: str | None = None, sample_rate: int = 44100):
+        self.soundfont = find_soundfont(soundfont)
+        self.sample_rate = sample_rate
+
+    def score(self, request: GenerationRequest) -> Score:
+        return compose(request.analysis, request.duration, request.controls, request.seed)
+
+    def generate(self, request: GenerationRequest) -> GeneratedMusic:
+        score = self.score(request)
+        audio = score.render(self.soundfont, self.sample_rate)
+        grid = score.grid
+        inside = (grid.times >= 0) & (grid.times <= request.duration)
+        return GeneratedMusic(
+            audio=audio,
+            sample_rate=self.sample_rate,
+            beats=grid.times[inside],
+            downbeats=grid.times[inside & grid.is_downbeat],
+            midi=score.to_midi(),
+            info={**score.info, "soundfont": self.soundfont},
+        )
+
+
+__all__ = ["Composer", "Score", "compose", "find_soundfont"]

@@ -1,0 +1,143 @@
+"""`v2m generate`: a video in, the same video with a fitting soundtrack out.
+
+For each video: analyse it (no CLIP needed by the composer), ask the chosen generator for music
+of exactly the video's duration, finish the audio (original soundtrack mixed underneath when
+asked, loudness normalised, peak-limited, faded), then write, each atomically:
+
+- the video with its video stream copied packet for packet and the music as AAC;
+- ``<name>.wav`` beside it (16-bit PCM), and ``<name>.mid`` when the generator writes a score;
+- ``<name>.png``, the alignment picture, with ``plot=True``.
+
+An input is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analysis import AnalysisSettings, analyze_video
+from .analysis.batch import VIDEO_EXTENSIONS
+from .controls import Controls
+from .errors import MediaError, V2MError
+from .media import MUX_FORMATS, mux_music, read_audio, write_wav
+from .models import GenerationRequest, get_generator
+from .render import finish_audio
+
+CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
+
+
+@dataclass
+class Result:
+    source: str
+    video: str
+    wav: str | None
+    midi: str | None
+    plot: str | None
+    duration: float
+    info: dict = field(default_factory=dict)
+    cuts_on_beats: float | None = None  # share of cuts within 50 ms of a music beat (None: no cuts)
+
+
+def output_path(source: str, output: str | None, multiple: bool) -> str:
+    """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source (``.mkv``
+    when the source's container cannot carry AAC); a folder output keeps the file name."""
+    src = Path(source)
+    ext = src.suffix.lower() if src.suffix.lower() in MUX_FORMATS else ".mkv"
+    if output is None:
+        return str(src.with_name(f"{src.stem}_scored{ext}"))
+    if multiple or output.endswith(os.sep) or os.path.isdir(output):
+        return str(Path(output) / f"{src.stem}{ext}")
+    return output
+
+
+def cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray, tolerance: float = CUT_TOLERANCE) -> float | None:
+    """Share of cuts with a music beat within ``tolerance`` seconds."""
+    if len(cut_times) == 0:
+        return None
+    if len(beats) == 0:
+        return 0.0
+    d = np.abs(np.asarray(cut_times)[:, None] - np.asarray(beats)[None, :]).min(axis=1)
+    return float(np.mean(d <= tolerance))
+
+
+def generate(
+    video: str,
+    output: str | None = None,
+    *,
+    model: str = "composer",
+    checkpoint: str | None = None,
+    controls: Controls = Controls(),
+    seed: int = 0,
+    mix: float = 0.0,
+    lufs: float = -14.0,
+    plot: bool = False,
+    wav: bool = True,
+    midi: bool = True,
+    soundfont: str | None = None,
+    device: str = "auto",
+    generator=None,
+) -> Result:
+    """Score one video (see the module docstring); returns where everything went."""
+    out = output_path(video, output, multiple=False)
+    if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
+        raise V2MError("the output would overwrite the input; choose another -o", out)
+    if not 0.0 <= mix <= 4.0:
+        raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
+    analysis = analyze_video(video, AnalysisSettings(clip=None, device=device))
+    if analysis.duration < 1.0:
+        raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
+    generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
+    music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed))
+    sr = music.sample_rate
+    n = int(round(analysis.duration * sr))
+    underneath = None
+    if mix > 0:
+        if not analysis.meta["probe"]["has_audio"]:
+            print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
+        else:
+            underneath = read_audio(video, sr, channels=2)
+    audio = finish_audio(music.audio, sr, n, target_lufs=lufs, underneath=underneath, mix=mix)
+
+    stem = os.path.splitext(out)[0]
+    mux_music(video, out, audio, sr)
+    wav_path = stem + ".wav" if wav else None
+    if wav_path:
+        write_wav(wav_path, audio, sr)
+    midi_path = stem + ".mid" if midi and music.midi is not None else None
+    if midi_path:
+        from .fsutil import atomic_path
+
+        with atomic_path(midi_path, suffix=".mid") as tmp:
+            music.midi.save(tmp)
+    plot_path = stem + ".png" if plot else None
+    if plot_path:
+        from .render.plot import alignment_plot
+
+        info = music.info
+        title = f"{os.path.basename(video)} - {model}" + (
+            f": {info.get('key')}, {info.get('bpm')} BPM, {info.get('palette')}" if info else "")
+        alignment_plot(plot_path, analysis, music.beats, music.downbeats, title=title, audio=audio, sample_rate=sr)
+    return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
+                  duration=analysis.duration, info=music.info,
+                  cuts_on_beats=cuts_on_beats(analysis.cut_times, music.beats))
+
+
+def find_videos(inputs: list[str]) -> list[str]:
+    """Files as given; folders scanned recursively for video files (hidden ones left out)."""
+    found = []
+    for raw in inputs:
+        if os.path.isdir(raw):
+            for p in sorted(Path(raw).rglob("*")):
+                rel = p.relative_to(raw)
+                if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                        and not any(part.startswith(".") for part in rel.parts)
+                        and not p.stem.endswith("_scored")):
+                    found.append(str(p))
+        else:
+            found.append(raw)
+    return found
