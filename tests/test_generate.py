@@ -262,12 +262,15 @@ def test_short_video_and_folder_run(tmp_path, capsys):
     src.mkdir()
     write_video(src / "two.mp4", duration=2.0, fps=25, cut_times=[1.0])
     write_video(src / "three.mkv", duration=3.0, fps=25)
+    (src / "sub").mkdir()
+    write_video(src / "sub" / "two.mp4", duration=2.5, fps=25)  # same name, another folder
     (src / "broken.mp4").write_bytes(b"not a video at all")
     code = main(["generate", str(src), "-o", str(tmp_path / "out"), "-q"])
     err = capsys.readouterr().err
-    assert code == 1 and "1 of 3 videos failed" in err and "broken.mp4" in err
-    outs = sorted(os.listdir(tmp_path / "out"))
-    assert outs == ["three.mid", "three.mkv", "three.wav", "two.mid", "two.mp4", "two.wav"]
+    assert code == 1 and "1 of 4 videos failed" in err and "broken.mp4" in err
+    outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert outs == ["sub/two.mid", "sub/two.mp4", "sub/two.wav", "three.mid", "three.mkv", "three.wav",
+                    "two.mid", "two.mp4", "two.wav"]
     assert read_audio(tmp_path / "out" / "two.wav", 44100).shape[1] == 2 * 44100
 
 

@@ -172,9 +172,9 @@ def cmd_generate(args) -> int:
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)
-    for video in bar:
+    for video, relative in bar:
         try:
-            done.append(generate(video, output_path(video, args.output, multiple), model=args.model,
+            done.append(generate(video, output_path(video, args.output, multiple, relative), model=args.model,
                                  controls=controls, seed=args.seed, mix=args.mix, lufs=args.lufs, plot=args.plot,
                                  wav=not args.no_wav, midi=not args.no_midi, device=args.device,
                                  generator=generator))

@@ -43,15 +43,17 @@ class Result:
     cuts_on_beats: float | None = None  # share of cuts within 50 ms of a music beat (None: no cuts)
 
 
-def output_path(source: str, output: str | None, multiple: bool) -> str:
+def output_path(source: str, output: str | None, multiple: bool, relative: str | None = None) -> str:
     """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source (``.mkv``
-    when the source's container cannot carry AAC); a folder output keeps the file name."""
+    when the source's container cannot carry AAC). With several inputs ``output`` is a folder,
+    and a video found in an input folder keeps its path ``relative`` to that folder."""
     src = Path(source)
     ext = src.suffix.lower() if src.suffix.lower() in MUX_FORMATS else ".mkv"
     if output is None:
         return str(src.with_name(f"{src.stem}_scored{ext}"))
     if multiple or output.endswith(os.sep) or os.path.isdir(output):
-        return str(Path(output) / f"{src.stem}{ext}")
+        rel = Path(relative or src.name)
+        return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
     return output
 
 
@@ -127,8 +129,9 @@ def generate(
                   cuts_on_beats=cuts_on_beats(analysis.cut_times, music.beats))
 
 
-def find_videos(inputs: list[str]) -> list[str]:
-    """Files as given; folders scanned recursively for video files (hidden ones left out)."""
+def find_videos(inputs: list[str]) -> list[tuple[str, str]]:
+    """``(path, name relative to its input folder)`` for files as given and for the video files
+    found recursively in folders (hidden ones and earlier ``*_scored`` outputs left out)."""
     found = []
     for raw in inputs:
         if os.path.isdir(raw):
@@ -137,7 +140,7 @@ def find_videos(inputs: list[str]) -> list[str]:
                 if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
                         and not any(part.startswith(".") for part in rel.parts)
                         and not p.stem.endswith("_scored")):
-                    found.append(str(p))
+                    found.append((str(p), str(rel)))
         else:
-            found.append(raw)
+            found.append((raw, os.path.basename(raw)))
     return found
