@@ -158,7 +158,7 @@ def cmd_generate(args) -> int:
     try:
         controls = Controls.parse(args.music_control, args.video_control, args.tempo, args.key)
     except (ControlError, ValueError) as e:
-        print(f"v2m generate: error: {e}", file=sys.stderr)
+        print(f"v2m: error: {e}", file=sys.stderr)
         return 2
     videos = find_videos(args.inputs)
     multiple = len(videos) > 1 or any(os.path.isdir(i) for i in args.inputs)

@@ -317,12 +317,12 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
     """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically."""
     from .fsutil import atomic_path
 
-    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
     with atomic_path(path, suffix=".wav") as tmp, av.open(tmp, "w", format="wav") as c:
         s = c.add_stream("pcm_s16le", rate=sample_rate)
         s.layout = "stereo" if audio.shape[0] == 2 else "mono"
-        for i in range(0, pcm.shape[1], 4096):
-            chunk = np.ascontiguousarray(pcm[:, i : i + 4096].T.reshape(1, -1))
+        for i in range(0, audio.shape[1], 4096):
+            pcm = np.round(np.clip(audio[:, i : i + 4096], -1.0, 1.0) * 32767.0).astype(np.int16)
+            chunk = np.ascontiguousarray(pcm.T.reshape(1, -1))
             frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=s.layout.name)
             frame.sample_rate = sample_rate
             frame.pts = i

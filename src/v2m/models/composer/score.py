@@ -123,22 +123,26 @@ class Score:
                 events.append((max(0.0, n.end), 0, ch, n.pitch, 0))
             events.sort()
             total = int(round(self.duration * sample_rate))
-            out = np.zeros(2 * total, np.int16)
+            out = np.zeros((2, total), np.float32)
             pos = 0
+
+            def render_until(at: int) -> None:
+                nonlocal pos
+                while pos < at:  # in blocks of at most 10 s: no full-length int16 copy
+                    n = min(at - pos, 10 * sample_rate)
+                    out[:, pos : pos + n] = synth.get_samples(n).reshape(-1, 2).T * np.float32(1 / 32768)
+                    pos += n
+
             for t, kind, ch, pitch, vel in events:
-                at = min(total, int(round(t * sample_rate)))
-                if at > pos:
-                    out[2 * pos : 2 * at] = synth.get_samples(at - pos)
-                    pos = at
+                render_until(min(total, int(round(t * sample_rate))))
                 if kind:
                     synth.noteon(ch, pitch, vel)
                 else:
                     synth.noteoff(ch, pitch)
-            if total > pos:
-                out[2 * pos :] = synth.get_samples(total - pos)
+            render_until(total)
         finally:
             synth.delete()
-        return (out.reshape(-1, 2).T.astype(np.float32) / 32768.0).copy()
+        return out
 
 
 def _track(name: str, events: list) -> "object":
