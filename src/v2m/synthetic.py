@@ -172,3 +172,41 @@ def write_image(path: str | os.PathLike, size: tuple[int, int] = (64, 48)) -> st
 
     Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(path)
     return path
+
+
+@dataclass
+class CorpusMusic:
+    """A music21 corpus piece rendered to audio, with its exact note onsets."""
+
+    audio: np.ndarray  # float32 [2, samples]
+    sample_rate: int
+    onsets: np.ndarray  # seconds, sorted, unique
+    key: str  # music21's analysis of the piece, e.g. "F# minor"
+    bpm: float
+
+
+def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float | None = None, program: int = 0,
+                 sample_rate: int = 44100, soundfont: str | None = None) -> CorpusMusic:
+    """Render a piece of the music21 corpus (shipped inside the music21 package) at ``bpm``
+    quarter notes per minute with a General MIDI soundfont, cut to ``seconds``."""
+    from music21 import corpus
+
+    from .models.composer.score import Note, Part, Score, find_soundfont
+    from .models.composer.theory import parse_key
+
+    score = corpus.parse(piece)
+    if hasattr(score, "scores"):
+        score = score.scores[0]
+    spq = 60.0 / bpm
+    notes = []
+    for n in score.flatten().notes:
+        for p in getattr(n, "pitches", ()):
+            start, end = float(n.offset) * spq, float(n.offset + n.quarterLength) * spq
+            if seconds is None or start < seconds:
+                notes.append(Note(start, end - 0.01, int(p.midi), 90, 0))
+    duration = seconds or max(n.end for n in notes) + 0.5
+    key = score.analyze("key")
+    rendered = Score([Part("music", program, 0, reverb=20)], notes, grid=None, key=parse_key(key.tonic.name.replace("-", "b")),
+                     duration=duration).render(find_soundfont(soundfont), sample_rate)
+    onsets = np.unique(np.round([n.start for n in notes], 6))
+    return CorpusMusic(rendered, sample_rate, onsets, f"{key.tonic.name} {key.mode}", bpm)
