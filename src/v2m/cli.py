@@ -45,6 +45,17 @@ material per shot); area and position need objects (ControllableV2M).
 """
 
 
+EPILOG_PREPARE = """\
+examples:
+  v2m prepare music_videos/ -o data/diffv2m --model diffv2m     30 s clips, rhythm targets
+  v2m prepare music_videos/ -o data/stad --model stad --shard 0/4  a quarter of the sources
+
+Each video's own soundtrack is its target; an audio file with the same stem beside it
+(.wav .flac .mp3 .m4a .ogg) replaces it. A killed run resumes where it stopped; the manifest
+(manifest.jsonl) is rebuilt from all finished sources at the end of every run.
+"""
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -140,6 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     gen.set_defaults(func=cmd_generate)
 
+    pr = sub.add_parser(
+        "prepare",
+        help="music videos -> a training dataset for diffv2m or stad",
+        description="Cut music videos (their own soundtrack is the target) into clips with video features "
+        "and music targets, a manifest with splits by source video, resumable.",
+        epilog=EPILOG_PREPARE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pr.add_argument("inputs", nargs="+", metavar="SRC", help="video files and/or folders (recursive)")
+    pr.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset folder")
+    pr.add_argument("--model", choices=["diffv2m", "stad"], default="diffv2m", help="whose targets (diffv2m)")
+    pr.add_argument("--clip-seconds", type=float, default=30.0, metavar="SEC", help="clip length (30)")
+    pr.add_argument("--min-seconds", type=float, default=10.0, metavar="SEC",
+                    help="shortest tail kept as a clip (10); shorter tails are dropped")
+    pr.add_argument("--splits", default="80/10/10", metavar="TRAIN/VAL/TEST", help="split proportions (80/10/10)")
+    clip = pr.add_mutually_exclusive_group()
+    clip.add_argument("--clip", metavar="MODEL", help="CLIP model (default: the model's own; must load if given)")
+    clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
+    pr.add_argument("--device", default="auto", help="torch device for CLIP")
+    pr.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
+    pr.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n", help="part i of n (0-based)")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_prepare)
+
     p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
                        description="Check that a file is a usable video and print what it is.")
     p.add_argument("video", metavar="VIDEO")
@@ -189,6 +224,32 @@ def cmd_generate(args) -> int:
     if failed:
         if len(videos) > 1:
             print(f"v2m: {len(failed)} of {len(videos)} videos failed:", file=sys.stderr)
+        for path, message in failed:
+            print(f"v2m: error: {path}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .analysis import AnalysisSettings
+    from .analysis.batch import load_embedder
+    from .analysis.semantic import ALIASES
+    from .data import PrepareSettings, parse_splits, run_prepare
+
+    clip = None if args.no_clip else (args.clip or ALIASES[args.model])
+    settings = PrepareSettings(model=args.model, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
+                               splits=parse_splits(args.splits),
+                               analysis=AnalysisSettings(clip=clip, device=args.device))
+    if args.clip:  # asked for explicitly: it must load (the workers load their own copies)
+        load_embedder(settings.analysis, required=True)
+    summary, failed = run_prepare(args.inputs, args.output, settings, workers=args.workers, shard=args.shard,
+                                  progress=not args.quiet)
+    if not args.quiet:
+        print(f"{args.output}: {summary['clips']} clips from {summary['sources']} videos "
+              f"({summary['hours']:.2f} h; train/val/test {summary['splits']['train']}/"
+              f"{summary['splits']['val']}/{summary['splits']['test']})", file=sys.stderr)
+    if failed:
+        print(f"v2m: {len(failed)} source(s) failed:", file=sys.stderr)
         for path, message in failed:
             print(f"v2m: error: {path}: {message}", file=sys.stderr)
         return 1

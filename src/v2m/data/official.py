@@ -1,0 +1,90 @@
+"""The official ControllableV2M per-shot feature files, read into v2m's layout.
+
+The official preprocessing writes, per clip folder, for each shot ``<shot>.npz`` with ``area``
+``(O, 1)``, ``hist`` ``(O, 3, 256)`` (BGR histograms, raw counts), ``s_pos`` ``(O, 2, 1)`` (start
+position in [-1, 1]) and ``position`` ``(O, 2, seconds_of_shot)`` (trajectory relative to the start,
+pixels), and ``<shot>.pt``, a torch-saved float16 ``(O, 768)`` CLIP ViT-L/14-336 tensor (loaded
+with ``weights_only=True``: no code runs). O = 5 objects (4 + background).
+
+:func:`clip_tensors` lays a clip out for the model: shots padded to ``max_shots``, each shot's
+trajectory placed after the previous shots' seconds on a ``seconds``-long timeline (as the
+official data loader), every stream shot-major (the official loader orders the semantic stream
+object-major, which mixes objects: defect 2 in stad.md), with masks for the padding.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import V2MError
+
+
+@dataclass
+class StadShot:
+    semantic: np.ndarray  # (O, 768) float32
+    hist: np.ndarray  # (O, 3, 256) float32
+    area: np.ndarray  # (O, 1) float32
+    start: np.ndarray  # (O, 2) float32
+    position: np.ndarray  # (O, 2, seconds) float32
+
+    @property
+    def seconds(self) -> int:
+        return int(self.position.shape[2])
+
+
+def _npz_get(z, name: str) -> np.ndarray:
+    for key in (name, f"{name}.npy"):
+        if key in z.files:
+            return z[key]
+    raise KeyError(name)
+
+
+def load_stad_shot(npz_path: str | os.PathLike, pt_path: str | os.PathLike) -> StadShot:
+    import torch
+
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(_npz_get(z, k), np.float32) for k in ("area", "hist", "s_pos", "position")}
+        semantic = torch.load(pt_path, map_location="cpu", weights_only=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise V2MError(f"not an official ControllableV2M shot file ({e})", npz_path) from None
+    return StadShot(semantic=semantic.float().numpy(), hist=arrays["hist"], area=arrays["area"],
+                    start=arrays["s_pos"][..., 0], position=arrays["position"])
+
+
+def load_stad_clip(folder: str | os.PathLike) -> list[StadShot]:
+    """Every shot of an official clip folder, in shot order."""
+    folder = Path(folder)
+    shots = sorted((p for p in folder.glob("*.npz") if p.stem.isdigit()), key=lambda p: int(p.stem))
+    if not shots:
+        raise V2MError("no <shot>.npz files", folder)
+    return [load_stad_shot(p, p.with_suffix(".pt")) for p in shots]
+
+
+def clip_tensors(shots: list[StadShot], max_shots: int = 10, n_objects: int = 5, seconds: int = 35) -> dict:
+    """Padded arrays for one clip: ``semantic`` (S, O, 768), ``hist`` (S, O, 3, 256), ``area``
+    (S, O, 1), ``start`` (S, O, 2), ``move`` (seconds, S, O, 2), ``shot_mask`` (S,),
+    ``time_mask`` (seconds,), ``shot_of_second`` (seconds,) (-1 after the last shot)."""
+    S, O = max_shots, n_objects
+    out = {"semantic": np.zeros((S, O, 768), np.float32), "hist": np.zeros((S, O, 3, 256), np.float32),
+           "area": np.zeros((S, O, 1), np.float32), "start": np.zeros((S, O, 2), np.float32),
+           "move": np.zeros((seconds, S, O, 2), np.float32), "shot_mask": np.zeros(S, bool),
+           "time_mask": np.zeros(seconds, bool), "shot_of_second": np.full(seconds, -1, np.int64)}
+    t = 0
+    for s, shot in enumerate(shots[:S]):
+        o = min(O, shot.semantic.shape[0])
+        out["semantic"][s, :o] = shot.semantic[:o]
+        out["hist"][s, :o] = shot.hist[:o]
+        out["area"][s, :o] = shot.area[:o]
+        out["start"][s, :o] = shot.start[:o]
+        n = max(0, min(shot.seconds, seconds - t))
+        out["move"][t : t + n, s, :o] = np.moveaxis(shot.position[:o, :, :n], 2, 0)
+        out["shot_mask"][s] = True
+        out["time_mask"][t : t + n] = True
+        out["shot_of_second"][t : t + n] = s
+        t += n
+    return out

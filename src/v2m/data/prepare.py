@@ -1,0 +1,255 @@
+"""`v2m prepare`: music videos -> a training-ready dataset for Diff-V2M or ControllableV2M.
+
+Each source is a video whose own soundtrack is the target music; an audio file with the same
+stem beside it (``.wav .flac .mp3 .m4a .ogg``) is used instead when present (separate pairs).
+Per source: the video is analysed once (:mod:`v2m.analysis`), the music decoded once, then cut
+into clips (``clip_seconds``, 30 by default; a tail of at least ``min_seconds`` becomes a shorter
+clip, a shorter one is dropped). Per clip, written atomically to ``clips/<source_id>/<k>.npz``
+and ``<k>.wav``:
+
+- the clip's video timeline: ``scene_cut``, ``pseudo_beat``, ``motion``, ``color_hist``,
+  descriptors, and ``clip`` (CLIP) when semantics were available;
+- ``diffv2m``: the rhythm targets ``odf`` ``[T]``, ``mel`` and ``tempogram`` ``[T, 16]``
+  (:mod:`v2m.music`; raw, the model z-scores them per clip); audio 44.1 kHz stereo;
+- ``stad``: ``pitch`` ``[1025, F]``, ``chroma`` ``[12, F]``, ``loudness``, ``spectral_centroid``
+  (raw; ``stats.json`` holds the dataset-wide mean and std); audio 32 kHz mono.
+
+Resuming: when a source is complete, its rows go to ``sources/<source_id>.json`` (atomically,
+last). A run skips sources whose file exists with the same settings, so a run killed at any
+moment redoes at most the sources it was working on. ``manifest.jsonl`` (one row per clip) and
+``dataset.json`` are rebuilt from all source files at the end of every run, so the last shard to
+finish writes the whole manifest.
+
+Splits are made per source video, from a hash of its content: clips of one video never
+straddle splits, and a video keeps its split when others are added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .. import music
+from ..analysis import AnalysisSettings, analyze_video
+from ..analysis.batch import VIDEO_EXTENSIONS, load_embedder
+from ..analysis.pipeline import content_key
+from ..errors import MediaError, V2MError
+from ..fsutil import atomic_path, write_bytes_atomic
+from ..media import read_audio, write_wav
+
+MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+TIMELINE_KEYS = ("scene_cut", "pseudo_beat", "motion", "color_hist", "brightness", "saturation", "warmth")
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    model: str = "diffv2m"
+    clip_seconds: float = 30.0
+    min_seconds: float = 10.0
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if not (self.clip_seconds >= 1 and 0 < self.min_seconds <= self.clip_seconds):
+            raise ValueError("need clip length >= 1 s and 0 < minimum clip length <= clip length")
+        if abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
+            raise ValueError("split fractions must be >= 0 and add up to 1 (e.g. 80/10/10)")
+
+    def key(self) -> str:
+        d = asdict(self)
+        d["analysis"] = self.analysis.key()
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_splits(text: str) -> tuple[float, float, float]:
+    """``"80/10/10"`` -> (0.8, 0.1, 0.1)."""
+    try:
+        parts = [float(x) for x in text.split("/")]
+    except ValueError:
+        raise ValueError(f"splits must look like 80/10/10 (got {text!r})") from None
+    if len(parts) != 3 or sum(parts) <= 0 or min(parts) < 0:
+        raise ValueError(f"splits must be three non-negative numbers, e.g. 80/10/10 (got {text!r})")
+    total = sum(parts)
+    return tuple(p / total for p in parts)  # type: ignore[return-value]
+
+
+def split_of(key: str, splits: tuple[float, float, float]) -> str:
+    """The split of a source, from its content key: stable, and independent of other sources."""
+    u = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0x100000000
+    return "train" if u < splits[0] else "val" if u < splits[0] + splits[1] else "test"
+
+
+def source_id(path: str, key: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:60] or "video"
+    return f"{stem}-{key[:8]}"
+
+
+def music_file(video: str) -> str:
+    """The music of a source: an audio file with the same stem beside it, else the video."""
+    base = os.path.splitext(video)[0]
+    for ext in AUDIO_EXTENSIONS:
+        if os.path.isfile(base + ext):
+            return base + ext
+    return video
+
+
+def clip_spans(duration: float, clip_seconds: float, min_seconds: float) -> list[tuple[float, float]]:
+    """Consecutive clips; a tail of at least ``min_seconds`` is a shorter clip."""
+    spans, start = [], 0.0
+    while start < duration - 1e-6:
+        length = min(clip_seconds, duration - start)
+        if length >= min_seconds - 1e-6:
+            spans.append((start, length))
+        start += clip_seconds
+    return spans
+
+
+def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarray]:
+    a, n = int(round(start)), int(np.ceil(length - 1e-6))
+    out = {k: np.asarray(getattr(analysis, k))[a : a + n] for k in TIMELINE_KEYS}
+    if analysis.clip is not None:
+        out["clip"] = analysis.clip[a : a + n]
+    return out
+
+
+def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None) -> list[dict]:
+    """Analyse one source and write its clips; returns the manifest rows (see module docstring)."""
+    key = content_key(video)
+    sid = source_id(video, key)
+    done_path = Path(out_dir) / "sources" / f"{sid}.json"
+    analysis = analyze_video(video, settings.analysis, embedder=embedder, semantics_note=note, source_key=key)
+    cfg = MODELS[settings.model]
+    sr = cfg["sample_rate"]
+    src_music = music_file(video)
+    audio = read_audio(src_music, sr, channels=cfg["channels"])
+    if audio.shape[1] == 0:
+        raise MediaError("has no audio to learn from (no soundtrack and no audio file beside it)", video)
+    duration = min(analysis.duration, audio.shape[1] / sr)
+    split = split_of(key, settings.splits)
+    rows = []
+    for k, (start, length) in enumerate(clip_spans(duration, settings.clip_seconds, settings.min_seconds)):
+        y = audio[:, int(round(start * sr)) : int(round((start + length) * sr))]
+        arrays = _timeline_slice(analysis, start, length)
+        if settings.model == "diffv2m":
+            arrays.update(odf=music.odf_per_second(y, sr), mel=music.lowres_mel(y, sr),
+                          tempogram=music.lowres_tempogram(y, sr))
+        else:
+            arrays.update(music.stad_features(y, sr))
+        rel = f"clips/{sid}/{k}"
+        with atomic_path(Path(out_dir) / f"{rel}.npz", suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        write_wav(Path(out_dir) / f"{rel}.wav", y, sr)
+        rows.append({"id": f"{sid}/{k}", "source": video, "music": src_music, "source_id": sid, "split": split,
+                     "start": round(start, 6), "duration": round(length, 6), "seconds": int(np.ceil(length - 1e-6)),
+                     "features": f"{rel}.npz", "audio": f"{rel}.wav", "sample_rate": sr,
+                     "semantics": analysis.meta["semantics"]})
+    if not rows:
+        raise MediaError(f"is shorter than the minimum clip ({settings.min_seconds:g} s)", video)
+    write_bytes_atomic(done_path, json.dumps({"settings_key": settings.key(), "content_key": key,
+                                              "rows": rows}).encode())
+    return rows
+
+
+def _find_sources(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    found, missing = [], []
+    for raw in inputs:
+        if os.path.isdir(raw):
+            found += [str(p) for p in sorted(Path(raw).rglob("*")) if p.is_file()
+                      and p.suffix.lower() in VIDEO_EXTENSIONS and not any(s.startswith(".") for s in p.parts)]
+        elif os.path.exists(raw):
+            found.append(raw)
+        else:
+            missing.append((raw, "file not found"))
+    return sorted(dict.fromkeys(found)), missing
+
+
+def _is_done(video: str, out_dir: str, settings: PrepareSettings) -> bool:
+    try:
+        key = content_key(video)
+        data = json.loads((Path(out_dir) / "sources" / f"{source_id(video, key)}.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("settings_key") == settings.key() and data.get("content_key") == key
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(settings: PrepareSettings) -> None:
+    embedder, note = load_embedder(settings.analysis, required=False, warn=lambda _: None)
+    _WORKER.update(settings=settings, embedder=embedder, note=note)
+
+
+def _run(video: str, out_dir: str) -> tuple[str, str | None]:
+    try:
+        prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"])
+        return video, None
+    except V2MError as e:
+        return video, e.message
+    except Exception as e:  # one bad source must not stop the run
+        return video, f"unexpected error: {type(e).__name__}: {e}"
+
+
+def write_manifest(out_dir: str, settings: PrepareSettings) -> dict:
+    """Rebuild ``manifest.jsonl``, ``dataset.json`` (and ``stats.json`` for stad) from the
+    finished sources; returns the dataset summary."""
+    rows = []
+    for f in sorted((Path(out_dir) / "sources").glob("*.json")):
+        data = json.loads(f.read_text())
+        if data.get("settings_key") == settings.key():
+            rows += data["rows"]
+    write_bytes_atomic(Path(out_dir) / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    summary = {"format": "v2m-dataset", "version": 1, "model": settings.model, "clips": len(rows),
+               "sources": len({r["source_id"] for r in rows}), "hours": round(sum(r["duration"] for r in rows) / 3600, 4),
+               "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+               "settings": {**asdict(settings), "analysis": settings.analysis.shaping()}}
+    if settings.model == "stad" and rows:
+        stats = music.FeatureStats()
+        for r in rows:
+            with np.load(Path(out_dir) / r["features"], allow_pickle=False) as z:
+                stats.update({k: z[k] for k in music.STAD_KINDS})
+        stats.save(Path(out_dir) / "stats.json")
+    write_bytes_atomic(Path(out_dir) / "dataset.json", json.dumps(summary, indent=1).encode())
+    return summary
+
+
+def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, workers: int = 1,
+                shard: tuple[int, int] = (0, 1), progress: bool = True) -> tuple[dict, list[tuple[str, str]]]:
+    """Prepare every source of ``inputs`` (this shard's share) into ``out_dir``; returns the
+    dataset summary and the failures."""
+    from tqdm.auto import tqdm
+
+    sources, failed = _find_sources(inputs)
+    i, n = shard
+    todo = [v for v in sources[i::n] if not _is_done(v, out_dir, settings)]
+    bar = tqdm(total=len(todo), unit="video", desc="prepare", disable=None if progress else True, file=sys.stderr)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            _init_worker(settings)
+            for video in todo:
+                failed += [(v, m) for v, m in [_run(video, out_dir)] if m]
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                     initargs=(settings,)) as pool:
+                for fut in as_completed([pool.submit(_run, v, out_dir) for v in todo]):
+                    video, message = fut.result()
+                    if message:
+                        failed.append((video, message))
+                    bar.update(1)
+    finally:
+        bar.close()
+        _WORKER.clear()
+    return write_manifest(out_dir, settings), failed

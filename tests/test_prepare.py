@@ -1,0 +1,139 @@
+"""`v2m prepare`: clips, targets, manifest, splits, resuming; the official ControllableV2M files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from v2m.cli import main
+from v2m.data.official import clip_tensors, load_stad_clip
+from v2m.data.prepare import clip_spans, split_of
+from v2m.media import read_audio, write_wav
+from v2m.synthetic import corpus_music, write_video
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stad_example" / "0102_0011"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    d = tmp_path_factory.mktemp("src")
+    write_video(d / "a.mp4", duration=23.0, fps=10, size=(64, 48), cut_times=[4.0, 12.0], audio=True)
+    write_video(d / "b.mp4", duration=12.0, fps=10, size=(64, 48), cut_times=[6.0], audio=True)
+    # a separate music file beside its video: a Bach chorale, not the video's tone
+    write_video(d / "c.mp4", duration=10.0, fps=10, size=(64, 48), audio=True)
+    write_wav(d / "c.wav", corpus_music("bach/bwv66.6", bpm=96, seconds=10.0).audio, 44100)
+    return d
+
+
+def _manifest(folder):
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_clip_spans_handle_the_tail():
+    assert clip_spans(23, 10, 5) == [(0.0, 10.0), (10.0, 10.0)]
+    assert clip_spans(26, 10, 5) == [(0.0, 10.0), (10.0, 10.0), (20.0, 6.0)]
+    assert clip_spans(4, 10, 5) == []
+
+
+def test_prepare_diffv2m(sources, tmp_path, capsys):
+    out = tmp_path / "ds"
+    code = main(["prepare", str(sources), "-o", str(out), "--clip-seconds", "10", "--min-seconds", "5",
+                 "--no-clip", "-q"])
+    assert code == 0, capsys.readouterr().err
+    rows = _manifest(out)
+    assert [r["duration"] for r in rows if r["source"].endswith("a.mp4")] == [10.0, 10.0]  # 3 s tail dropped
+    assert len(rows) == 2 + 1 + 1  # a: 10+10 (+3 dropped), b: 10 (+2 dropped), c: 10
+    for r in rows:
+        with np.load(out / r["features"], allow_pickle=False) as z:
+            T = r["seconds"]
+            assert z["odf"].shape == (T,) and z["mel"].shape == (T, 16) and z["tempogram"].shape == (T, 16)
+            assert z["color_hist"].shape == (T, 3072) and z["scene_cut"].shape == (T,)
+            assert "clip" not in z.files
+        assert read_audio(out / r["audio"], 44100).shape == (2, int(r["duration"] * 44100))
+    # the video a has a cut at 4 s: its first clip flags second 4
+    first = next(r for r in rows if r["id"].endswith("/0") and r["source"].endswith("a.mp4"))
+    with np.load(out / first["features"]) as z:
+        assert z["scene_cut"][4] == 1
+    # music from the file beside the video: the chorale has onsets, the video's tone has none
+    c = next(r for r in rows if r["source"].endswith("c.mp4"))
+    assert c["music"].endswith("c.wav")
+    with np.load(out / c["features"]) as z:
+        assert (z["odf"] > 0).sum() >= 5
+    summary = json.loads((out / "dataset.json").read_text())
+    assert summary["clips"] == 4 and summary["sources"] == 3
+
+
+def test_splits_follow_the_source_and_stay_put():
+    keys = [f"video-{i}" for i in range(200)]
+    splits = [split_of(k, (0.8, 0.1, 0.1)) for k in keys]
+    assert 0.7 < splits.count("train") / 200 < 0.9 and splits.count("test") > 5
+    assert splits == [split_of(k, (0.8, 0.1, 0.1)) for k in keys]  # stable, one source at a time
+
+
+def test_clips_of_one_video_share_a_split(sources, tmp_path):
+    out = tmp_path / "ds"
+    main(["prepare", str(sources), "-o", str(out), "--clip-seconds", "5", "--no-clip", "-q", "--min-seconds", "2",
+          "--splits", "34/33/33"])
+    by_source = {}
+    for r in _manifest(out):
+        by_source.setdefault(r["source_id"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_source.values())
+
+
+def test_prepare_stad_writes_features_and_stats(sources, tmp_path):
+    out = tmp_path / "stad"
+    assert main(["prepare", str(sources / "a.mp4"), "-o", str(out), "--model", "stad", "--clip-seconds", "10",
+                 "--no-clip", "-q"]) == 0
+    rows = _manifest(out)
+    with np.load(out / rows[0]["features"]) as z:
+        assert z["pitch"].shape == (1025, 11) and z["chroma"].shape == (12, 11) and z["loudness"].shape == (11,)
+    stats = json.loads((out / "stats.json").read_text())
+    assert all(len(stats[k]) == 4 for k in ("pitch", "chroma", "loudness", "spectral_centroid"))
+    assert read_audio(out / rows[0]["audio"], 32000, channels=1).shape == (1, 320000)
+
+
+def test_resume_after_a_kill(sources, tmp_path):
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "v2m", "prepare", str(sources), "-o", str(out), "--clip-seconds", "5",
+           "--min-seconds", "2", "--no-clip", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "sources").glob("*.json")):  # the first source is done
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in (out / "sources").glob("*.json")}
+    assert 1 <= len(done_before) < 3
+    assert subprocess.run(cmd).returncode == 0
+    for name, stamp in done_before.items():  # finished sources are not redone
+        assert (out / "sources" / name).stat().st_mtime_ns == stamp
+    rows = _manifest(out)
+    assert len({r["source_id"] for r in rows}) == 3
+    for r in rows:  # every row points at complete, readable files
+        with np.load(out / r["features"], allow_pickle=False) as z:
+            assert z["odf"].shape == (r["seconds"],)
+        assert read_audio(out / r["audio"], 44100).shape[1] == int(round(r["duration"] * 44100))
+
+
+def test_official_stad_fixture_loads():
+    shots = load_stad_clip(FIXTURE)
+    assert len(shots) == 5
+    assert [s.seconds for s in shots] == [3, 8, 10, 7, 3]
+    for s in shots:
+        assert s.semantic.shape == (5, 768) and s.semantic.dtype == np.float32
+        assert s.hist.shape == (5, 3, 256) and s.area.shape == (5, 1) and s.start.shape == (5, 2)
+        assert np.isclose(s.area.sum(), 1.0, atol=1e-3)
+        assert np.all(np.abs(s.start) <= 1.0)
+    t = clip_tensors(shots)
+    assert t["semantic"].shape == (10, 5, 768) and t["move"].shape == (35, 10, 5, 2)
+    assert t["shot_mask"].tolist() == [True] * 5 + [False] * 5
+    assert t["time_mask"].sum() == 31 and t["shot_of_second"][:4].tolist() == [0, 0, 0, 1]
+    np.testing.assert_array_equal(t["move"][3:11, 1], np.moveaxis(shots[1].position, 2, 0))
