@@ -52,6 +52,7 @@ def test_chroma_of_a_known_key(chorale):
     assert set(top.tolist()) <= f_sharp_minor
 
 
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning")
 def test_stad_feature_shapes_at_one_frame_per_second():
     y = np.zeros(30 * SR, np.float32)
     y[::SR // 4] = 0.5
