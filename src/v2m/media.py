@@ -313,6 +313,15 @@ def _audio_frames(audio: np.ndarray, sample_rate: int, start_pts: int = 0, size:
         yield frame
 
 
+def encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    """Encode float audio ``[channels, samples]`` into ``stream`` of ``container`` and flush."""
+    for frame in _audio_frames(audio, sample_rate):
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
     """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically."""
     from .fsutil import atomic_path

@@ -138,18 +138,11 @@ def write_video(
 
 
 def _write_tone(container, stream, duration: float, freq: float = 440.0) -> None:
-    sr, n = 44100, 1024
-    total = int(duration * sr)
-    for start in range(0, total, n):
-        t = (np.arange(start, min(start + n, total)) / sr).astype(np.float32)
-        wave = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
-        frame.sample_rate = sr
-        frame.pts = start
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+    from .media import encode_audio
+
+    sr = 44100
+    wave = (0.2 * np.sin(2 * np.pi * freq * np.arange(int(duration * sr)) / sr)).astype(np.float32)
+    encode_audio(container, stream, np.stack([wave, wave]), sr)
 
 
 def write_audio_only(path: str | os.PathLike, duration: float = 1.0) -> str:
