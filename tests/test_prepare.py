@@ -137,3 +137,40 @@ def test_official_stad_fixture_loads():
     assert t["shot_mask"].tolist() == [True] * 5 + [False] * 5
     assert t["time_mask"].sum() == 31 and t["shot_of_second"][:4].tolist() == [0, 0, 0, 1]
     np.testing.assert_array_equal(t["move"][3:11, 1], np.moveaxis(shots[1].position, 2, 0))
+
+
+def test_datasets_pad_mask_and_crop(sources, tmp_path):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from v2m.data.datasets import DiffV2MDataset, StadDataset, target_shift
+
+    out = tmp_path / "ds"
+    main(["prepare", str(sources), "-o", str(out), "--clip-seconds", "10", "--min-seconds", "5", "--no-clip",
+          "--splits", "100/0/0", "-q"])
+    ds = DiffV2MDataset(out, split="train", max_seconds=12, random_crop=False)
+    assert len(ds) == 4
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert batch["color"].shape == (4, 12, 3072) and batch["clip"].shape == (4, 12, 512)
+    assert batch["mask"].sum(1).tolist() == [10, 10, 10, 10]  # 10 real seconds, 2 padded
+    assert batch["audio"].shape == (4, 2, 12 * 44100) and batch["audio_mask"].sum(1).tolist() == [441000] * 4
+    assert not batch["has_clip"].any()
+    odf = batch["odf"][0, :10]
+    assert abs(float(odf.mean())) < 1e-4  # z-scored per clip over its real seconds
+    # random crops: whole-second windows inside the clip
+    crops = DiffV2MDataset(out, split="train", crop_seconds=4, random_crop=True, seed=1)
+    starts = {crops[0]["seconds_start"] for _ in range(20)}
+    assert len(starts) > 1 and all(0 <= s <= 6 for s in starts)
+    stad_out = tmp_path / "stad"
+    main(["prepare", str(sources / "a.mp4"), "-o", str(stad_out), "--model", "stad", "--clip-seconds", "10",
+          "--no-clip", "--splits", "100/0/0", "-q"])
+    item = StadDataset(stad_out, split="train", max_seconds=12, random_crop=False)[0]
+    assert item["pitch"].shape == (12, 1025) and item["chroma"].shape == (12, 12) and item["loudness"].shape == (12,)
+    assert item["audio"].shape == (1, 12 * 32000)
+    codes = torch.arange(1, 301).repeat(4, 1)
+    g = torch.Generator().manual_seed(0)
+    shifted = [target_shift(codes, g) for _ in range(20)]
+    assert any(torch.equal(s, codes) for s in shifted) and any(not torch.equal(s, codes) for s in shifted)
+    for s in shifted:
+        n = int((s[0] == 0).sum())
+        assert s.shape == codes.shape and torch.equal(s[:, : 300 - n], codes[:, n:])
