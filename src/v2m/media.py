@@ -345,10 +345,11 @@ MUX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
 def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
-              bitrate: int = 192_000) -> None:
+              bitrate: int = 192_000, start_time: float | None = None) -> None:
     """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
     re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame) as AAC.
-    Other streams of the input (its soundtrack, subtitles) are left out. Atomic."""
+    Other streams of the input (its soundtrack, subtitles) are left out. ``start_time`` is the
+    first video frame's time (from a probe already made; probed here when None). Atomic."""
     from .fsutil import atomic_path
 
     video_path, out_path = os.fspath(video_path), os.fspath(out_path)
@@ -356,8 +357,10 @@ def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio:
     if ext not in MUX_FORMATS:
         raise MediaError(f"cannot write a {ext or 'extensionless'} file with AAC music; "
                          f"use one of {', '.join(MUX_FORMATS)}", out_path)
-    with VideoReader(video_path) as reader:
-        start = reader.info.start_time
+    if start_time is None:
+        with VideoReader(video_path) as reader:
+            start_time = reader.info.start_time
+    start = start_time
     with atomic_path(out_path, suffix=ext) as tmp:
         with av.open(video_path) as src, av.open(tmp, "w", format=MUX_FORMATS[ext]) as dst:
             v_in = src.streams.video[0]

@@ -106,7 +106,7 @@ def generate(
     audio = finish_audio(music.audio, sr, n, target_lufs=lufs, underneath=underneath, mix=mix)
 
     stem = os.path.splitext(out)[0]
-    mux_music(video, out, audio, sr)
+    mux_music(video, out, audio, sr, start_time=analysis.meta["probe"]["start_time"])
     wav_path = stem + ".wav" if wav else None
     if wav_path:
         write_wav(wav_path, audio, sr)

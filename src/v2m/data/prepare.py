@@ -124,9 +124,11 @@ def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarr
     return out
 
 
-def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None) -> list[dict]:
-    """Analyse one source and write its clips; returns the manifest rows (see module docstring)."""
-    key = content_key(video)
+def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None,
+                   key: str | None = None) -> list[dict]:
+    """Analyse one source and write its clips; returns the manifest rows (see module docstring).
+    ``key`` is the source's content key when already computed."""
+    key = key or content_key(video)
     sid = source_id(video, key)
     done_path = Path(out_dir) / "sources" / f"{sid}.json"
     analysis = analyze_video(video, settings.analysis, embedder=embedder, semantics_note=note, source_key=key)
@@ -175,9 +177,8 @@ def _find_sources(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     return sorted(dict.fromkeys(found)), missing
 
 
-def _is_done(video: str, out_dir: str, settings: PrepareSettings) -> bool:
+def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings) -> bool:
     try:
-        key = content_key(video)
         data = json.loads((Path(out_dir) / "sources" / f"{source_id(video, key)}.json").read_text())
     except (OSError, ValueError):
         return False
@@ -192,9 +193,9 @@ def _init_worker(settings: PrepareSettings) -> None:
     _WORKER.update(settings=settings, embedder=embedder, note=note)
 
 
-def _run(video: str, out_dir: str) -> tuple[str, str | None]:
+def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
     try:
-        prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"])
+        prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"], key=key)
         return video, None
     except V2MError as e:
         return video, e.message
@@ -233,18 +234,26 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
 
     sources, failed = _find_sources(inputs)
     i, n = shard
-    todo = [v for v in sources[i::n] if not _is_done(v, out_dir, settings)]
+    todo = []  # (video, content key): each source is hashed once
+    for video in sources[i::n]:
+        try:
+            key = content_key(video)
+        except OSError as e:
+            failed.append((video, f"cannot be read ({e.strerror or e})"))
+            continue
+        if not _is_done(video, key, out_dir, settings):
+            todo.append((video, key))
     bar = tqdm(total=len(todo), unit="video", desc="prepare", disable=None if progress else True, file=sys.stderr)
     try:
         if workers <= 1 or len(todo) <= 1:
             _init_worker(settings)
-            for video in todo:
-                failed += [(v, m) for v, m in [_run(video, out_dir)] if m]
+            for video, key in todo:
+                failed += [(v, m) for v, m in [_run(video, key, out_dir)] if m]
                 bar.update(1)
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(settings,)) as pool:
-                for fut in as_completed([pool.submit(_run, v, out_dir) for v in todo]):
+                for fut in as_completed([pool.submit(_run, v, k, out_dir) for v, k in todo]):
                     video, message = fut.result()
                     if message:
                         failed.append((video, message))
