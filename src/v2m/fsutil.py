@@ -1,11 +1,12 @@
-"""Atomic file writes: a file appears complete under its name or not at all."""
+"""Files: atomic writes (a file appears complete under its name or not at all) and finding inputs."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -35,3 +36,28 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def find_files(inputs: Iterable[str], extensions: Iterable[str],
+               skip: Callable[[Path], bool] = lambda p: False) -> tuple[list[tuple[str, str]], list[str]]:
+    """Inputs for a folder run: ``([(path, name relative to its input folder)], missing)``.
+
+    Files named directly are always taken (their name is the base name). Folders are searched
+    recursively, in sorted order, for files with one of ``extensions`` (lower case, with the dot),
+    leaving out hidden entries below the folder and files for which ``skip`` is true. Each path
+    appears once; inputs that do not exist are returned in ``missing``."""
+    exts = {e.lower() for e in extensions}
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for raw in inputs:
+        if os.path.isdir(raw):
+            for p in sorted(Path(raw).rglob("*")):
+                rel = p.relative_to(raw)
+                if (p.is_file() and p.suffix.lower() in exts and not skip(p)
+                        and not any(part.startswith(".") for part in rel.parts)):
+                    found.setdefault(str(p), str(rel))
+        elif os.path.exists(raw) or os.path.islink(raw):
+            found.setdefault(raw, os.path.basename(raw))
+        else:
+            missing.append(raw)
+    return list(found.items()), missing

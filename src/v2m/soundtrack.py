@@ -132,15 +132,7 @@ def generate(
 def find_videos(inputs: list[str]) -> list[tuple[str, str]]:
     """``(path, name relative to its input folder)`` for files as given and for the video files
     found recursively in folders (hidden ones and earlier ``*_scored`` outputs left out)."""
-    found = []
-    for raw in inputs:
-        if os.path.isdir(raw):
-            for p in sorted(Path(raw).rglob("*")):
-                rel = p.relative_to(raw)
-                if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                        and not any(part.startswith(".") for part in rel.parts)
-                        and not p.stem.endswith("_scored")):
-                    found.append((str(p), str(rel)))
-        else:
-            found.append((raw, os.path.basename(raw)))
-    return found
+    from .fsutil import find_files
+
+    found, missing = find_files(inputs, VIDEO_EXTENSIONS, skip=lambda p: p.stem.endswith("_scored"))
+    return found + [(raw, os.path.basename(raw)) for raw in missing]  # missing ones fail one by one

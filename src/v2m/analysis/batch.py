@@ -14,7 +14,6 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Iterable
 
 from ..errors import V2MError, WeightsUnavailable
@@ -61,21 +60,11 @@ def plan_jobs(inputs: Iterable[str], out_dir: str, shard: tuple[int, int] = (0, 
 
     Files named directly are always tried; in folders, files with video extensions are taken
     and their relative paths are kept under ``out_dir``. Missing inputs become failures."""
-    jobs: dict[str, Job] = {}
-    failed = []
-    for raw in inputs:
-        if os.path.isdir(raw):
-            root = Path(raw)
-            for p in sorted(root.rglob("*")):
-                rel = p.relative_to(root)
-                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not any(
-                    part.startswith(".") for part in rel.parts
-                ):
-                    jobs.setdefault(str(p), Job(str(p), os.path.join(out_dir, str(rel) + SUFFIX)))
-        elif os.path.exists(raw) or os.path.islink(raw):
-            jobs.setdefault(raw, Job(raw, os.path.join(out_dir, os.path.basename(raw) + SUFFIX)))
-        else:
-            failed.append((raw, "file not found"))
+    from ..fsutil import find_files
+
+    found, missing = find_files(inputs, VIDEO_EXTENSIONS)
+    jobs = {path: Job(path, os.path.join(out_dir, rel + SUFFIX)) for path, rel in found}
+    failed = [(raw, "file not found") for raw in missing]
     ordered = [jobs[k] for k in sorted(jobs)]
     i, n = shard
     return ordered[i::n], failed

@@ -43,7 +43,7 @@ from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import VIDEO_EXTENSIONS, load_embedder
 from ..analysis.pipeline import content_key
 from ..errors import MediaError, V2MError
-from ..fsutil import atomic_path, write_bytes_atomic
+from ..fsutil import atomic_path, find_files, write_bytes_atomic
 from ..media import read_audio, write_wav
 
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
@@ -165,16 +165,8 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
 
 
 def _find_sources(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    found, missing = [], []
-    for raw in inputs:
-        if os.path.isdir(raw):
-            found += [str(p) for p in sorted(Path(raw).rglob("*")) if p.is_file()
-                      and p.suffix.lower() in VIDEO_EXTENSIONS and not any(s.startswith(".") for s in p.parts)]
-        elif os.path.exists(raw):
-            found.append(raw)
-        else:
-            missing.append((raw, "file not found"))
-    return sorted(dict.fromkeys(found)), missing
+    found, missing = find_files(inputs, VIDEO_EXTENSIONS)
+    return sorted(path for path, _ in found), [(raw, "file not found") for raw in missing]
 
 
 def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings) -> bool:

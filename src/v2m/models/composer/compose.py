@@ -36,7 +36,7 @@ import numpy as np
 
 from ...analysis.timeline import Analysis
 from ...controls import Controls
-from .grid import BeatGrid, fit_grid
+from .grid import fit_grid
 from .score import DRUM_CHANNEL, Note, Part, Score
 from .train import STATS_PATH
 from .theory import Key, parse_key
