@@ -41,3 +41,51 @@ def vfr_video(videos):
     cut = float(times[np.searchsorted(times, 2.5)])
     v = write_video(videos / "vfr.mp4", frame_times=times, size=(128, 96), cut_times=[cut], pulse_times=[])
     return v
+
+
+# --- tiny models built from config and saved to a folder: the real loading code, no download ---
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = tmp_path_factory.mktemp("tiny-clip")
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=64, patch_size=16, projection_dim=24)
+    CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encodec(tmp_path_factory):
+    """EnCodec with MusicGen's 32 kHz geometry (hop 640 = 50 frames/s, 4 codebooks of 2048 at 2.2
+    kbps) but a few channels."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-encodec")
+    config = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=8,
+                           upsampling_ratios=[8, 5, 4, 4], codebook_size=2048, codebook_dim=8,
+                           target_bandwidths=[2.2], num_lstm_layers=1, use_causal_conv=False,
+                           use_conv_shortcut=False, normalize=False)
+    model = EncodecModel(config)
+    for layer in model.quantizer.layers:  # from config the codebooks are all zeros: every token would be 0
+        layer.codebook.embed.normal_(0, 0.05)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_oobleck_repo(tmp_path_factory):
+    """A Stable-Audio-Open-like folder whose vae/ holds an Oobleck VAE with the real geometry
+    (44.1 kHz stereo, hop 2048) but 8 latent channels."""
+    import torch
+    from diffusers import AutoencoderOobleck
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-sao")
+    AutoencoderOobleck(encoder_hidden_size=16, downsampling_ratios=[2, 4, 4, 8, 8], channel_multiples=[1, 1, 1, 1, 1],
+                       decoder_channels=4, decoder_input_channels=8).save_pretrained(folder / "vae")
+    return folder

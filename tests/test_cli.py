@@ -203,18 +203,7 @@ def test_export_to_the_official_diffv2m_layout(events_video, tmp_path, capsys):
     np.testing.assert_allclose(back["pseudo_beat"], a.pseudo_beat, atol=1e-6)
 
 
-# --- CLIP semantics, with a tiny model built from config (the real loading code, no download) ---
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    folder = tmp_path_factory.mktemp("tiny-clip")
-    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=64, patch_size=16, projection_dim=24)
-    CLIPVisionModelWithProjection(config).save_pretrained(folder)
-    return folder
+# --- CLIP semantics, with a tiny model built from config (conftest; the real loading code, no download) ---
 
 
 def test_clip_semantics_from_a_local_directory(events_video, tiny_clip, tmp_path, capsys):

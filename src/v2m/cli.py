@@ -45,14 +45,32 @@ material per shot); area and position need objects (ControllableV2M).
 """
 
 
+EPILOG_CONVERT = """\
+examples:
+  v2m convert data/diffv2m -o official/            export: official/dataset_train.json ...
+  v2m convert official/dataset_train.json -o data/imported --no-codec     import
+
+Export writes <split>/wav_N/, clip_N/, color_N/, visualRhythm_N.json and dataset_<split>.json
+with paths relative to OUT (run the official training from OUT); it needs CLIP features.
+Import computes the rhythm targets from the wav files as `v2m prepare` does.
+"""
+
+
 EPILOG_PREPARE = """\
 examples:
   v2m prepare music_videos/ -o data/diffv2m --model diffv2m     30 s clips, rhythm targets
   v2m prepare music_videos/ -o data/stad --model stad --shard 0/4  a quarter of the sources
 
+  v2m prepare clips/ -o data/quick --no-clip --no-codec               features and targets only
+
 Each video's own soundtrack is its target; an audio file with the same stem beside it
 (.wav .flac .mp3 .m4a .ogg) replaces it. A killed run resumes where it stopped; the manifest
 (manifest.jsonl) is rebuilt from all finished sources at the end of every run.
+
+Codec targets are encoded once here: EnCodec 32 kHz tokens (stad) or Stable Audio Open VAE
+latents (diffv2m). Use a GPU for them: on 2 CPU cores the full VAE takes about 1.5 minutes and
+6 GB per 30 s clip. When the default weights cannot be loaded the dataset is made without
+codec targets (with a warning) and a later run adds them.
 """
 
 
@@ -169,11 +187,40 @@ def build_parser() -> argparse.ArgumentParser:
     clip = pr.add_mutually_exclusive_group()
     clip.add_argument("--clip", metavar="MODEL", help="CLIP model (default: the model's own; must load if given)")
     clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
-    pr.add_argument("--device", default="auto", help="torch device for CLIP")
+    codec = pr.add_mutually_exclusive_group()
+    codec.add_argument("--codec", metavar="WEIGHTS",
+                       help="codec weights, hub id or local directory (default: facebook/encodec_32khz for stad, "
+                       "stabilityai/stable-audio-open-1.0 for diffv2m); given explicitly, they must load")
+    codec.add_argument("--no-codec", action="store_true", help="no codec targets (tokens / VAE latents)")
+    pr.add_argument("--device", default="auto", help="torch device for CLIP and the codec (auto, cpu, cuda ...)")
     pr.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
     pr.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n", help="part i of n (0-based)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_prepare)
+
+    cv = sub.add_parser(
+        "convert",
+        help="a Diff-V2M dataset to or from the official Diff-V2M layout",
+        description="Convert between a v2m Diff-V2M dataset folder and the official Diff-V2M layout "
+        "(wav_N/, clip_N/, color_N/, visualRhythm_N.json and a dataset config JSON).",
+        epilog=EPILOG_CONVERT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cv.add_argument("source", nargs="+", metavar="SRC",
+                    help="a prepared dataset folder (export), or official dataset config JSON file(s) (import)")
+    cv.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    cv.add_argument("--class-label", type=int, default=2, choices=[0, 1, 2],
+                    help="export: class_label of the dataset (2, as every published config)")
+    cv.add_argument("--name", help="export: the dataset id in the configs (default: the dataset folder's name)")
+    cv.add_argument("--split", choices=["train", "val", "test"],
+                    help="import: the split of every clip (default: from the dataset paths, else train)")
+    codec = cv.add_mutually_exclusive_group()
+    codec.add_argument("--codec", metavar="WEIGHTS", help="import: Oobleck VAE weights for latent targets "
+                       "(default: stabilityai/stable-audio-open-1.0 when it loads)")
+    codec.add_argument("--no-codec", action="store_true", help="import: no VAE latents")
+    cv.add_argument("--device", default="auto", help="import: torch device for the VAE")
+    cv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    cv.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
                        description="Check that a file is a usable video and print what it is.")
@@ -234,16 +281,18 @@ def cmd_prepare(args) -> int:
     from .analysis import AnalysisSettings
     from .analysis.batch import load_embedder
     from .analysis.semantic import ALIASES
+    from .codecs import DEFAULT_SOURCE, MODEL_CODEC
     from .data import PrepareSettings, parse_splits, run_prepare
 
     clip = None if args.no_clip else (args.clip or ALIASES[args.model])
+    codec = None if args.no_codec else (args.codec or DEFAULT_SOURCE[MODEL_CODEC[args.model]])
     settings = PrepareSettings(model=args.model, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
-                               splits=parse_splits(args.splits),
+                               splits=parse_splits(args.splits), codec=codec,
                                analysis=AnalysisSettings(clip=clip, device=args.device))
     if args.clip:  # asked for explicitly: it must load (the workers load their own copies)
         load_embedder(settings.analysis, required=True)
     summary, failed = run_prepare(args.inputs, args.output, settings, workers=args.workers, shard=args.shard,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, codec_required=bool(args.codec))
     if not args.quiet:
         print(f"{args.output}: {summary['clips']} clips from {summary['sources']} videos "
               f"({summary['hours']:.2f} h; train/val/test {summary['splits']['train']}/"
@@ -254,6 +303,42 @@ def cmd_prepare(args) -> int:
             print(f"v2m: error: {path}: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_convert(args) -> int:
+    from pathlib import Path
+
+    from .analysis import AnalysisSettings
+    from .codecs import OOBLECK_DEFAULT
+    from .data import convert
+    from .data.prepare import PrepareSettings, open_codec
+
+    first = Path(args.source[0])
+    if first.is_dir():
+        if len(args.source) > 1:
+            print("v2m: error: export takes one dataset folder", file=sys.stderr)
+            return 2
+        configs = convert.export_official(first, args.output, class_label=args.class_label, name=args.name)
+        if not args.quiet:
+            print(f"{args.output}: official Diff-V2M layout; configs: {', '.join(str(c) for c in configs)}",
+                  file=sys.stderr)
+        return 0
+    if not first.is_file():
+        print(f"v2m: error: {first}: no such dataset folder or config file", file=sys.stderr)
+        return 1
+    codec = None
+    if not args.no_codec:
+        settings = PrepareSettings(model="diffv2m", codec=args.codec or OOBLECK_DEFAULT,
+                                   analysis=AnalysisSettings(device=args.device))
+        codec = open_codec(settings, required=bool(args.codec), warn=lambda m: print(m, file=sys.stderr))
+    summary, failed = convert.import_official(args.source, args.output, split=args.split, codec=codec,
+                                              progress=not args.quiet)
+    if not args.quiet:
+        print(f"{args.output}: {summary['clips']} clips imported (train/val/test {summary['splits']['train']}/"
+              f"{summary['splits']['val']}/{summary['splits']['test']})", file=sys.stderr)
+    for path, message in failed:
+        print(f"v2m: error: {path}: {message}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_probe(args) -> int:

@@ -322,6 +322,16 @@ def encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None
         container.mux(packet)
 
 
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def quantize_pcm16(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as it reads back from :func:`write_wav` (16-bit, decoded as x / 32768): what is
+    computed from it then matches what is computed from the file."""
+    return (_pcm16(audio) / 32768.0).astype(np.float32)
+
+
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
     """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically."""
     from .fsutil import atomic_path
@@ -330,7 +340,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
         s = c.add_stream("pcm_s16le", rate=sample_rate)
         s.layout = "stereo" if audio.shape[0] == 2 else "mono"
         for i in range(0, audio.shape[1], 4096):
-            pcm = np.round(np.clip(audio[:, i : i + 4096], -1.0, 1.0) * 32767.0).astype(np.int16)
+            pcm = _pcm16(audio[:, i : i + 4096])
             chunk = np.ascontiguousarray(pcm.T.reshape(1, -1))
             frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=s.layout.name)
             frame.sample_rate = sample_rate

@@ -37,33 +37,40 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, np.asarray(array, np.float32))
 
 
+def write_features(out_dir: str | os.PathLike, items, clip_dir: str = "clip", color_dir: str = "color",
+                   info_file: str = INFO_FILE) -> None:
+    """Write ``items`` ``(stem, clip or None, color, scene_cut, pseudo_beat)`` in the official
+    layout: ``<clip_dir>/<stem>.npy``, ``<color_dir>/<stem>.npy`` and one info JSON, merged
+    with what the folder already holds."""
+    out = Path(out_dir)
+    info_path = out / info_file
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    for stem, clip, color, scene_cut, pseudo_beat in items:
+        _save_npy(out / color_dir / f"{stem}.npy", color)
+        if clip is not None:
+            _save_npy(out / clip_dir / f"{stem}.npy", clip)
+        info[f"{stem}.mp4"] = {"scene_cut": [int(x) for x in scene_cut],
+                               "pseudo_beats": [round(float(x), 6) for x in pseudo_beat]}
+    write_bytes_atomic(info_path, json.dumps(info, indent=1, sort_keys=True).encode())
+
+
 def export_diffv2m(analyses: list[Analysis], out_dir: str | os.PathLike, warn=None) -> list[str]:
     """Write ``analyses`` in the official layout under ``out_dir``; returns the stems written.
 
     ``video_info.json`` is merged with what the folder already holds. Two videos with one stem
     cannot both live in this layout: the second is refused with an error."""
-    out = Path(out_dir)
-    info_path = out / INFO_FILE
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    written, seen = [], set()
+    items, seen = [], set()
     for a in analyses:
         stem = _stem(a)
         if stem in seen:
             raise V2MError(f"two videos share the stem {stem!r}; the Diff-V2M layout pairs files by stem",
                            a.meta["source"]["path"])
         seen.add(stem)
-        _save_npy(out / "color" / f"{stem}.npy", a.color_hist)
-        if a.clip is not None:
-            _save_npy(out / "clip" / f"{stem}.npy", a.clip)
-        elif warn is not None:
+        if a.clip is None and warn is not None:
             warn(f"v2m: warning: {a.meta['source']['path']}: no CLIP features, clip/{stem}.npy not written")
-        info[f"{stem}.mp4"] = {
-            "scene_cut": [int(x) for x in a.scene_cut],
-            "pseudo_beats": [round(float(x), 6) for x in a.pseudo_beat],
-        }
-        written.append(stem)
-    write_bytes_atomic(info_path, json.dumps(info, indent=1, sort_keys=True).encode())
-    return written
+        items.append((stem, a.clip, a.color_hist, a.scene_cut, a.pseudo_beat))
+    write_features(out_dir, items)
+    return [item[0] for item in items]
 
 
 def read_diffv2m(folder: str | os.PathLike, stem: str) -> dict[str, np.ndarray]:

@@ -12,9 +12,20 @@ long, ``pseudo_beat`` [T]), the rhythm targets z-scored per clip (``odf`` [T], `
 ``seconds_total`` as the official timing conditioner expects.
 
 :class:`StadDataset` yields the per-second video timeline, the four music features normalised
-with the dataset's ``stats.json`` and the 32 kHz mono audio. :func:`target_shift` is
-ControllableV2M's augmentation of codec tokens (with probability 0.5 drop the first 1-200
-frames and pad the end), for token targets.
+with the dataset's ``stats.json`` and the 32 kHz mono audio.
+
+Codec targets, when the dataset has them (``v2m prepare`` with a codec), are cropped to the same
+seconds and padded with their own mask: ``latents`` [64, frames] for Diff-V2M, one draw from
+the stored VAE posterior each time (``sample_latents``; its mean otherwise), and ``codes``
+[4, 50 * T] for ControllableV2M, with the official target-shift augmentation when
+``target_shift`` is on (:func:`target_shift`: with probability 0.5 drop the first 1-200 frames
+and pad the end; the mask moves with the codes, so the padding is never a target).
+``audio=False`` skips decoding the wav (training on codec targets does not need it).
+
+Randomness (crops, latent draws, shifts) comes from a generator per process: in DataLoader
+workers it is seeded from the worker's torch seed, which differs per worker and per epoch and
+follows ``torch.manual_seed`` / Lightning's ``seed_everything``, so workers never repeat each
+other's crops and runs are reproducible.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import music
+from ..codecs import OobleckCodec
 from ..media import read_audio
 
 
@@ -49,15 +61,29 @@ class _ClipDataset(Dataset):
     channels = 2
 
     def __init__(self, root: str | Path, split: str | None = "train", max_seconds: int = 30,
-                 crop_seconds: int | None = None, random_crop: bool = True, seed: int = 0):
+                 crop_seconds: int | None = None, random_crop: bool = True, seed: int = 0, audio: bool = True):
         self.root = Path(root)
         self.rows = read_manifest(self.root, split)
         self.max_seconds = int(crop_seconds or max_seconds)
         self.random_crop = random_crop
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.with_audio = audio
+        self._rng_key: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This process' generator: (seed, worker seed) in a DataLoader worker, seed otherwise."""
+        info = torch.utils.data.get_worker_info()
+        key = (self.seed,) if info is None else (self.seed, info.seed)
+        if key != self._rng_key:
+            self._rng, self._rng_key = np.random.default_rng(key), key
+        return self._rng
+
+    def torch_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self.rng.integers(2**63)))
 
     def _window(self, seconds: int) -> tuple[int, int]:
         n = min(seconds, self.max_seconds)
@@ -68,21 +94,37 @@ class _ClipDataset(Dataset):
         row = self.rows[index]
         with np.load(self.root / row["features"], allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        audio = read_audio(self.root / row["audio"], self.sample_rate, channels=self.channels)
         start, n = self._window(int(row["seconds"]))
         sr, T = self.sample_rate, self.max_seconds
         mask = np.zeros(T, bool)
         mask[: min(n, row["seconds"])] = True
-        clip_audio = audio[:, start * sr : (start + n) * sr]
         out = {"mask": torch.from_numpy(mask),
-               "audio": torch.from_numpy(_pad(clip_audio, T * sr, axis=1).astype(np.float32)),
-               "audio_mask": torch.from_numpy(np.arange(T * sr) < clip_audio.shape[1]),
                "seconds_start": float(row["start"]) + start, "seconds_total": float(row["duration"])}
+        if self.with_audio:
+            audio = read_audio(self.root / row["audio"], self.sample_rate, channels=self.channels)
+            clip_audio = audio[:, start * sr : (start + n) * sr]
+            out["audio"] = torch.from_numpy(_pad(clip_audio, T * sr, axis=1).astype(np.float32))
+            out["audio_mask"] = torch.from_numpy(np.arange(T * sr) < clip_audio.shape[1])
         return row, arrays, start, n, out
+
+    def _frames(self, row: dict, frames: np.ndarray, start: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Codec frames [..., F] of seconds [start, start + n), padded to the window's frame count,
+        with their mask."""
+        codec = row["codec"]
+        per_second = codec["sample_rate"] / codec["hop_length"]
+        total = int(self.max_seconds * codec["sample_rate"]) // codec["hop_length"]
+        a = int(round(start * per_second))
+        b = min(frames.shape[-1], a + int(n * codec["sample_rate"]) // codec["hop_length"])
+        window = frames[..., a:b]
+        return _pad(window, total, axis=-1), np.arange(total) < window.shape[-1], total
 
 
 class DiffV2MDataset(_ClipDataset):
     sample_rate, channels = 44100, 2
+
+    def __init__(self, root: str | Path, *args, sample_latents: bool = True, **kwargs):
+        super().__init__(root, *args, **kwargs)
+        self.sample_latents = sample_latents
 
     def __getitem__(self, index: int) -> dict:
         row, z, start, n, out = self._load(index)
@@ -92,20 +134,29 @@ class DiffV2MDataset(_ClipDataset):
             return torch.from_numpy(_pad(z[name][start : start + n], T).astype(dtype))
 
         out.update(color=take("color_hist"), scene_cut=take("scene_cut", np.int64), pseudo_beat=take("pseudo_beat"))
+        out["class_label"] = 2 if row.get("class_label") is None else int(row["class_label"])  # official default
         out["has_clip"] = "clip" in z
         out["clip"] = take("clip") if "clip" in z else torch.zeros(T, 512)
         for name in ("odf", "mel", "tempogram"):
             values = music.zscore(z[name][start : start + n])
             out[name] = torch.from_numpy(_pad(values, T))
+        if "latent_mean" in z:
+            mean, mask, _ = self._frames(row, z["latent_mean"], start, n)
+            std, _, _ = self._frames(row, z["latent_std"], start, n)
+            latents = (OobleckCodec.sample(mean, std, self.torch_generator()) if self.sample_latents
+                       else torch.from_numpy(mean.astype(np.float32)))
+            out["latents"] = latents * torch.from_numpy(mask)
+            out["latents_mask"] = torch.from_numpy(mask)
         return out
 
 
 class StadDataset(_ClipDataset):
     sample_rate, channels = 32000, 1
 
-    def __init__(self, root: str | Path, *args, **kwargs):
+    def __init__(self, root: str | Path, *args, target_shift: bool = False, **kwargs):
         super().__init__(root, *args, **kwargs)
         self.stats = music.FeatureStats.load(Path(root) / "stats.json")
+        self.target_shift = target_shift
 
     def __getitem__(self, index: int) -> dict:
         row, z, start, n, out = self._load(index)
@@ -116,15 +167,24 @@ class StadDataset(_ClipDataset):
             out[kind] = torch.from_numpy(_pad(values, T).squeeze(-1) if values.shape[-1] == 1 else _pad(values, T))
         for name in ("motion", "brightness", "saturation", "warmth", "scene_cut"):
             out[name] = torch.from_numpy(_pad(z[name][start : start + n], T).astype(np.float32))
+        if "codes" in z:
+            codes, mask, _ = self._frames(row, z["codes"], start, n)
+            codes, mask = torch.from_numpy(codes.astype(np.int64)), torch.from_numpy(mask)
+            if self.target_shift:
+                codes, mask = target_shift(codes, self.torch_generator(), mask=mask)
+            out["codes"], out["codes_mask"] = codes, mask
         return out
 
 
 def target_shift(codes: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5,
-                 max_shift: int = 200) -> torch.Tensor:
+                 max_shift: int = 200, mask: torch.Tensor | None = None):
     """ControllableV2M's augmentation: with probability ``p`` drop the first 1..``max_shift``
-    frames of ``codes`` [..., frames] and pad the end with zeros (same length)."""
-    if torch.rand(1, generator=generator).item() >= p:
-        return codes
-    n = int(torch.randint(1, max_shift + 1, (1,), generator=generator).item())
-    n = min(n, codes.shape[-1])
-    return torch.nn.functional.pad(codes[..., n:], (0, n))
+    frames of ``codes`` [..., frames] and pad the end with zeros (same length). With ``mask``
+    [frames], the mask is shifted the same way and ``(codes, mask)`` returned."""
+    n = 0
+    if torch.rand(1, generator=generator).item() < p:
+        n = min(int(torch.randint(1, max_shift + 1, (1,), generator=generator).item()), codes.shape[-1])
+    shifted = torch.nn.functional.pad(codes[..., n:], (0, n)) if n else codes
+    if mask is None:
+        return shifted
+    return shifted, (torch.nn.functional.pad(mask[n:], (0, n)) if n else mask)

@@ -12,11 +12,15 @@ and ``<k>.wav``:
 - ``diffv2m``: the rhythm targets ``odf`` ``[T]``, ``mel`` and ``tempogram`` ``[T, 16]``
   (:mod:`v2m.music`; raw, the model z-scores them per clip); audio 44.1 kHz stereo;
 - ``stad``: ``pitch`` ``[1025, F]``, ``chroma`` ``[12, F]``, ``loudness``, ``spectral_centroid``
-  (raw; ``stats.json`` holds the dataset-wide mean and std); audio 32 kHz mono.
+  (raw; ``stats.json`` holds the dataset-wide mean and std); audio 32 kHz mono;
+- the codec targets (:mod:`v2m.codecs`), encoded once here because encoding on the fly would
+  dominate training: EnCodec ``codes`` ``[4, 50 * seconds]`` int16 for ``stad``, the Oobleck VAE
+  posterior ``latent_mean`` / ``latent_std`` ``[64, frames]`` float16 for ``diffv2m``.
 
 Resuming: when a source is complete, its rows go to ``sources/<source_id>.json`` (atomically,
 last). A run skips sources whose file exists with the same settings, so a run killed at any
-moment redoes at most the sources it was working on. ``manifest.jsonl`` (one row per clip) and
+moment redoes at most the sources it was working on; a source made without codec targets (the
+default weights could not be loaded then) is redone once they can be. ``manifest.jsonl`` (one row per clip) and
 ``dataset.json`` are rebuilt from all source files at the end of every run, so the last shard to
 finish writes the whole manifest.
 
@@ -42,9 +46,10 @@ from .. import music
 from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import VIDEO_EXTENSIONS, load_embedder
 from ..analysis.pipeline import content_key
-from ..errors import MediaError, V2MError
+from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
+from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, find_files, write_bytes_atomic
-from ..media import read_audio, write_wav
+from ..media import quantize_pcm16, read_audio, write_wav
 
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
@@ -58,6 +63,7 @@ class PrepareSettings:
     min_seconds: float = 10.0
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    codec: str | None = None  # codec weights (hub id or directory) for the model's codec; None: no codes
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -125,9 +131,9 @@ def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarr
 
 
 def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None,
-                   key: str | None = None) -> list[dict]:
+                   key: str | None = None, codec: AudioCodec | None = None) -> list[dict]:
     """Analyse one source and write its clips; returns the manifest rows (see module docstring).
-    ``key`` is the source's content key when already computed."""
+    ``key`` is the source's content key when already computed; ``codec`` adds codec targets."""
     key = key or content_key(video)
     sid = source_id(video, key)
     done_path = Path(out_dir) / "sources" / f"{sid}.json"
@@ -140,15 +146,19 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
         raise MediaError("has no audio to learn from (no soundtrack and no audio file beside it)", video)
     duration = min(analysis.duration, audio.shape[1] / sr)
     split = split_of(key, settings.splits)
+    codec_row = None if codec is None else {**asdict(codec.info), "frame_rate": codec.info.frame_rate}
     rows = []
     for k, (start, length) in enumerate(clip_spans(duration, settings.clip_seconds, settings.min_seconds)):
-        y = audio[:, int(round(start * sr)) : int(round((start + length) * sr))]
+        # the clip as its wav file will hold it, so that targets recomputed from the file agree
+        y = quantize_pcm16(audio[:, int(round(start * sr)) : int(round((start + length) * sr))])
         arrays = _timeline_slice(analysis, start, length)
         if settings.model == "diffv2m":
             arrays.update(odf=music.odf_per_second(y, sr), mel=music.lowres_mel(y, sr),
                           tempogram=music.lowres_tempogram(y, sr))
         else:
             arrays.update(music.stad_features(y, sr))
+        if codec is not None:
+            arrays.update(codec.encode(y, sr))
         rel = f"clips/{sid}/{k}"
         with atomic_path(Path(out_dir) / f"{rel}.npz", suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
@@ -156,11 +166,11 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
         rows.append({"id": f"{sid}/{k}", "source": video, "music": src_music, "source_id": sid, "split": split,
                      "start": round(start, 6), "duration": round(length, 6), "seconds": int(np.ceil(length - 1e-6)),
                      "features": f"{rel}.npz", "audio": f"{rel}.wav", "sample_rate": sr,
-                     "semantics": analysis.meta["semantics"]})
+                     "semantics": analysis.meta["semantics"], "codec": codec_row})
     if not rows:
         raise MediaError(f"is shorter than the minimum clip ({settings.min_seconds:g} s)", video)
     write_bytes_atomic(done_path, json.dumps({"settings_key": settings.key(), "content_key": key,
-                                              "rows": rows}).encode())
+                                              "codec": codec is not None, "rows": rows}).encode())
     return rows
 
 
@@ -169,25 +179,46 @@ def _find_sources(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     return sorted(path for path, _ in found), [(raw, "file not found") for raw in missing]
 
 
-def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings) -> bool:
+def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings, with_codec: bool) -> bool:
     try:
         data = json.loads((Path(out_dir) / "sources" / f"{source_id(video, key)}.json").read_text())
     except (OSError, ValueError):
         return False
-    return data.get("settings_key") == settings.key() and data.get("content_key") == key
+    return (data.get("settings_key") == settings.key() and data.get("content_key") == key
+            and (data.get("codec") or not with_codec))
+
+
+def open_codec(settings: PrepareSettings, required: bool, warn=print) -> AudioCodec | None:
+    """The codec of ``settings`` loaded, or None. When the weights cannot be loaded, raises if
+    ``required``, else warns once and the dataset goes without codec targets."""
+    if settings.codec is None:
+        return None
+    try:
+        return load_codec(MODEL_CODEC[settings.model], settings.codec, device=settings.analysis.device)
+    except WeightsUnavailable as e:
+        if required:
+            raise
+        warn(f"v2m: warning: {e}; preparing without codec targets (re-run to add them once the weights load)")
+        return None
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(settings: PrepareSettings) -> None:
+def _init_worker(settings: PrepareSettings, with_codec: bool, torch_threads: int = 0) -> None:
+    import torch
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
     embedder, note = load_embedder(settings.analysis, required=False, warn=lambda _: None)
-    _WORKER.update(settings=settings, embedder=embedder, note=note)
+    codec = open_codec(settings, required=True) if with_codec else None
+    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec)
 
 
 def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
     try:
-        prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"], key=key)
+        prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"], key=key,
+                       codec=_WORKER["codec"])
         return video, None
     except V2MError as e:
         return video, e.message
@@ -195,9 +226,10 @@ def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
         return video, f"unexpected error: {type(e).__name__}: {e}"
 
 
-def write_manifest(out_dir: str, settings: PrepareSettings) -> dict:
+def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict:
     """Rebuild ``manifest.jsonl``, ``dataset.json`` (and ``stats.json`` for stad) from the
-    finished sources; returns the dataset summary."""
+    finished sources; returns the dataset summary. ``origin``: what the clips were imported
+    from (``v2m convert``), when not made by ``v2m prepare``."""
     rows = []
     for f in sorted((Path(out_dir) / "sources").glob("*.json")):
         data = json.loads(f.read_text())
@@ -207,7 +239,11 @@ def write_manifest(out_dir: str, settings: PrepareSettings) -> dict:
     summary = {"format": "v2m-dataset", "version": 1, "model": settings.model, "clips": len(rows),
                "sources": len({r["source_id"] for r in rows}), "hours": round(sum(r["duration"] for r in rows) / 3600, 4),
                "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+               "codec": next((r["codec"] for r in rows if r.get("codec")), None),
+               "clips_with_codec": sum(bool(r.get("codec")) for r in rows),
                "settings": {**asdict(settings), "analysis": settings.analysis.shaping()}}
+    if origin is not None:
+        summary["imported_from"] = origin
     if settings.model == "stad" and rows:
         stats = music.FeatureStats()
         for r in rows:
@@ -219,11 +255,16 @@ def write_manifest(out_dir: str, settings: PrepareSettings) -> dict:
 
 
 def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, workers: int = 1,
-                shard: tuple[int, int] = (0, 1), progress: bool = True) -> tuple[dict, list[tuple[str, str]]]:
+                shard: tuple[int, int] = (0, 1), progress: bool = True, codec_required: bool = False,
+                warn=None) -> tuple[dict, list[tuple[str, str]]]:
     """Prepare every source of ``inputs`` (this shard's share) into ``out_dir``; returns the
-    dataset summary and the failures."""
+    dataset summary and the failures. ``codec_required``: fail (WeightsUnavailable) when the
+    codec weights cannot be loaded instead of preparing without codec targets."""
     from tqdm.auto import tqdm
 
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    codec = open_codec(settings, codec_required, warn)
+    with_codec = codec is not None
     sources, failed = _find_sources(inputs)
     i, n = shard
     todo = []  # (video, content key): each source is hashed once
@@ -233,18 +274,21 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
         except OSError as e:
             failed.append((video, f"cannot be read ({e.strerror or e})"))
             continue
-        if not _is_done(video, key, out_dir, settings):
+        if not _is_done(video, key, out_dir, settings, with_codec):
             todo.append((video, key))
     bar = tqdm(total=len(todo), unit="video", desc="prepare", disable=None if progress else True, file=sys.stderr)
     try:
         if workers <= 1 or len(todo) <= 1:
-            _init_worker(settings)
+            _init_worker(settings, with_codec=False)
+            _WORKER["codec"] = codec
             for video, key in todo:
                 failed += [(v, m) for v, m in [_run(video, key, out_dir)] if m]
                 bar.update(1)
         else:
+            del codec  # each worker loads its own copy
+            threads = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                     initargs=(settings,)) as pool:
+                                     initargs=(settings, with_codec, threads)) as pool:
                 for fut in as_completed([pool.submit(_run, v, k, out_dir) for v, k in todo]):
                     video, message = fut.result()
                     if message:
