@@ -1,10 +1,14 @@
-"""Benchmark `v2m prepare` (without audio codecs): clips prepared per minute on this machine.
+"""Benchmark `v2m prepare`: clips prepared per minute, without a codec and with the model's
+full-size codec, and peak memory.
 
-    python benchmarks/bench_prepare.py [--model diffv2m|stad]
+    python benchmarks/bench_prepare.py [--model diffv2m|stad] [--sources N] [--device cpu|cuda]
 
-Prepares four 2-minute 1280x720 30 fps music videos (synthetic picture, a Bach chorale from the
-music21 corpus as soundtrack) into 30 s clips in a fresh process, and prints clips per minute
-of wall time and the peak memory. CLIP is off (its cost is measured by bench_analyze.py).
+Prepares N (default 2) 2-minute 1280x720 30 fps music videos (synthetic picture, a Bach chorale
+from the music21 corpus as soundtrack; 4 clips of 30 s each) twice in fresh processes: with
+--no-codec, then with the model's codec at full size built from its published config with
+random weights (EnCodec 32 kHz for stad, the Stable Audio Open Oobleck VAE for diffv2m; the
+speed is that of the real weights) and saved to a temp folder. Prints clips per minute of wall
+time for both, their ratio, and each run's peak memory. CLIP is off (bench_analyze.py has it).
 """
 
 from __future__ import annotations
@@ -41,28 +45,60 @@ def make_sources(folder: str, n: int = 4, seconds: float = 120.0) -> None:
         write_wav(os.path.join(folder, f"mv{i}.wav"), music.audio, music.sample_rate)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="diffv2m", choices=["diffv2m", "stad"])
-    ap.add_argument("--workdir", help="keep the sources here (default: a temp folder)")
-    args = ap.parse_args()
-    work = args.workdir or tempfile.mkdtemp(prefix="v2m-bench-prep-")
-    src = os.path.join(work, "src")
-    if not os.path.isdir(src):
-        os.makedirs(src)
-        print("writing four 2-minute 720p music videos ...", file=sys.stderr)
-        make_sources(src)
+def full_size_codec(model: str, folder: str) -> str:
+    """The model's codec at full size from its published config, random weights, saved to ``folder``."""
+    import torch
+
+    torch.manual_seed(0)
+    if model == "stad":  # facebook/encodec_32khz's config
+        from transformers import EncodecConfig, EncodecModel
+
+        config = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=64, hidden_size=128,
+                               upsampling_ratios=[8, 5, 4, 4], codebook_size=2048, codebook_dim=128,
+                               target_bandwidths=[2.2], num_lstm_layers=2, num_residual_layers=1,
+                               use_causal_conv=False, use_conv_shortcut=False, normalize=False)
+        EncodecModel(config).save_pretrained(folder)
+    else:  # stabilityai/stable-audio-open-1.0 vae/: diffusers' defaults are its config
+        from diffusers import AutoencoderOobleck
+
+        AutoencoderOobleck().save_pretrained(folder)
+    return folder
+
+
+def run(src: str, model: str, extra: list[str]) -> tuple[int, float, float]:
     out = tempfile.mkdtemp(prefix="v2m-ds-")
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", _CHILD, "prepare", src, "-o", out, "--model", args.model,
-                          "--no-clip", "-q"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", _CHILD, "prepare", src, "-o", out, "--model", model,
+                          "--no-clip", "-q", *extra], capture_output=True, text=True)
     wall = time.perf_counter() - start
     if res.returncode:
         raise SystemExit(res.stderr)
     clips = json.load(open(os.path.join(out, "dataset.json")))["clips"]
-    peak = float(re.search(r"PEAK_KB (\d+)", res.stderr).group(1)) / 1024
-    print(f"machine: {os.cpu_count()} cores; {args.model}, no codec, no CLIP: {clips} clips of 30 s in {wall:.1f} s "
-          f"-> {60 * clips / wall:.1f} clips per minute; peak memory {peak:.0f} MB")
+    return clips, wall, float(re.search(r"PEAK_KB (\d+)", res.stderr).group(1)) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="diffv2m", choices=["diffv2m", "stad"])
+    ap.add_argument("--sources", type=int, default=2, help="2-minute videos (4 clips each; 2)")
+    ap.add_argument("--device", default="auto", help="torch device for the codec")
+    ap.add_argument("--workdir", help="keep the sources here (default: a temp folder)")
+    args = ap.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="v2m-bench-prep-")
+    src = os.path.join(work, f"src{args.sources}")
+    if not os.path.isdir(src):
+        os.makedirs(src)
+        print(f"writing {args.sources} 2-minute 720p music videos ...", file=sys.stderr)
+        make_sources(src, n=args.sources)
+    codec_dir = full_size_codec(args.model, tempfile.mkdtemp(prefix="v2m-codec-"))
+    name = {"stad": "EnCodec 32 kHz", "diffv2m": "Oobleck VAE"}[args.model]
+    plain = run(src, args.model, ["--no-codec"])
+    coded = run(src, args.model, ["--codec", codec_dir, "--device", args.device])
+    print(f"machine: {os.cpu_count()} cores; {args.model}, 30 s clips, no CLIP")
+    for label, (clips, wall, peak) in (("no codec", plain), (f"full-size {name}", coded)):
+        print(f"  {label:24s} {clips} clips in {wall:6.1f} s -> {60 * clips / wall:5.1f} clips/min; "
+              f"peak memory {peak:.0f} MB")
+    print(f"  with the codec, preparing takes {coded[1] / plain[1]:.1f}x as long")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,24 @@ def test_official_stad_fixture_loads():
     np.testing.assert_array_equal(t["move"][3:11, 1], np.moveaxis(shots[1].position, 2, 0))
 
 
+def test_official_stad_files_written_as_the_official_ones(tmp_path):
+    import zipfile
+
+    from v2m.data.official import save_stad_clip
+
+    shots = load_stad_clip(FIXTURE)
+    save_stad_clip(shots, tmp_path)
+    for i, shot in enumerate(load_stad_clip(tmp_path)):
+        for name in ("semantic", "hist", "area", "start", "position"):
+            np.testing.assert_array_equal(getattr(shot, name), getattr(shots[i], name), err_msg=name)
+        ours, theirs = np.load(tmp_path / f"{i}.npz"), np.load(FIXTURE / f"{i}.npz")
+        assert {k: (ours[k].dtype, ours[k].shape) for k in ours.files} == \
+            {k: (theirs[k].dtype, theirs[k].shape) for k in theirs.files}
+        # the official loader reads members as 'area.npy' ...
+        assert sorted(zipfile.ZipFile(tmp_path / f"{i}.npz").namelist()) == \
+            sorted(zipfile.ZipFile(FIXTURE / f"{i}.npz").namelist())
+
+
 def test_datasets_pad_mask_and_crop(sources, tmp_path):
     import torch
     from torch.utils.data import DataLoader

@@ -107,7 +107,7 @@ class _ClipDataset(Dataset):
             out["audio_mask"] = torch.from_numpy(np.arange(T * sr) < clip_audio.shape[1])
         return row, arrays, start, n, out
 
-    def _frames(self, row: dict, frames: np.ndarray, start: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def _frames(self, row: dict, frames: np.ndarray, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Codec frames [..., F] of seconds [start, start + n), padded to the window's frame count,
         with their mask."""
         codec = row["codec"]
@@ -116,7 +116,7 @@ class _ClipDataset(Dataset):
         a = int(round(start * per_second))
         b = min(frames.shape[-1], a + int(n * codec["sample_rate"]) // codec["hop_length"])
         window = frames[..., a:b]
-        return _pad(window, total, axis=-1), np.arange(total) < window.shape[-1], total
+        return _pad(window, total, axis=-1), np.arange(total) < window.shape[-1]
 
 
 class DiffV2MDataset(_ClipDataset):
@@ -141,8 +141,8 @@ class DiffV2MDataset(_ClipDataset):
             values = music.zscore(z[name][start : start + n])
             out[name] = torch.from_numpy(_pad(values, T))
         if "latent_mean" in z:
-            mean, mask, _ = self._frames(row, z["latent_mean"], start, n)
-            std, _, _ = self._frames(row, z["latent_std"], start, n)
+            mean, mask = self._frames(row, z["latent_mean"], start, n)
+            std, _ = self._frames(row, z["latent_std"], start, n)
             latents = (OobleckCodec.sample(mean, std, self.torch_generator()) if self.sample_latents
                        else torch.from_numpy(mean.astype(np.float32)))
             out["latents"] = latents * torch.from_numpy(mask)
@@ -168,7 +168,7 @@ class StadDataset(_ClipDataset):
         for name in ("motion", "brightness", "saturation", "warmth", "scene_cut"):
             out[name] = torch.from_numpy(_pad(z[name][start : start + n], T).astype(np.float32))
         if "codes" in z:
-            codes, mask, _ = self._frames(row, z["codes"], start, n)
+            codes, mask = self._frames(row, z["codes"], start, n)
             codes, mask = torch.from_numpy(codes.astype(np.int64)), torch.from_numpy(mask)
             if self.target_shift:
                 codes, mask = target_shift(codes, self.torch_generator(), mask=mask)

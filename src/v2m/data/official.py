@@ -1,4 +1,4 @@
-"""The official ControllableV2M per-shot feature files, read into v2m's layout.
+"""The official ControllableV2M per-shot feature files, read into v2m's layout and written back.
 
 The official preprocessing writes, per clip folder, for each shot ``<shot>.npz`` with ``area``
 ``(O, 1)``, ``hist`` ``(O, 3, 256)`` (BGR histograms, raw counts), ``s_pos`` ``(O, 2, 1)`` (start
@@ -63,6 +63,23 @@ def load_stad_clip(folder: str | os.PathLike) -> list[StadShot]:
     if not shots:
         raise V2MError("no <shot>.npz files", folder)
     return [load_stad_shot(p, p.with_suffix(".pt")) for p in shots]
+
+
+def save_stad_clip(shots: list[StadShot], folder: str | os.PathLike) -> None:
+    """Write ``shots`` as the official per-shot files ``<i>.npz`` + ``<i>.pt`` in ``folder``, with
+    the official member names and dtypes (area, s_pos, position float64; hist float32; the CLIP
+    tensor float16), each file atomically."""
+    import torch
+
+    from ..fsutil import atomic_path
+
+    folder = Path(folder)
+    for i, shot in enumerate(shots):
+        with atomic_path(folder / f"{i}.npz", suffix=".npz") as tmp:
+            np.savez(tmp, area=shot.area.astype(np.float64), hist=shot.hist.astype(np.float32),
+                     s_pos=shot.start[..., None].astype(np.float64), position=shot.position.astype(np.float64))
+        with atomic_path(folder / f"{i}.pt", suffix=".pt") as tmp:
+            torch.save(torch.from_numpy(np.ascontiguousarray(shot.semantic)).half(), tmp)
 
 
 def clip_tensors(shots: list[StadShot], max_shots: int = 10, n_objects: int = 5, seconds: int = 35) -> dict:
