@@ -123,3 +123,142 @@ def test_config_round_trip_and_validation(tmp_path):
     official["model"]["diffusion"]["config"]["attention_weight_type"] = "mystery"
     with pytest.raises(ValueError, match="attention_weight_type"):
         DiffV2MConfig.from_official(official)
+
+
+# --- behaviour, on tiny models of the same code -----------------------------------------------
+
+def tiny_config(**changes) -> DiffV2MConfig:
+    from v2m.models.diffv2m import ConditioningConfig, DiTConfig
+
+    cond = ConditioningConfig(cond_dim=64, semantic_dim=16, color_dim=24, predictor_width=64, predictor_depth=1,
+                              predictor_heads=2)
+    return DiffV2MConfig(conditioning=cond, dit=DiTConfig(io_channels=4, embed_dim=64, depth=2, num_heads=2),
+                         **changes)
+
+
+def randomised(model: DiffV2M, seed: int = 0) -> DiffV2M:
+    """Weights that make every path matter (the published init zeroes the branch outputs)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
+            else:
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def tiny_batch(B: int = 2, T: int = 30, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = [T, T - 7][:B] + [T] * max(0, B - 2)
+    return {"clip": torch.randn(B, T, 16, generator=g), "color": torch.rand(B, T, 24, generator=g),
+            "scene_cut": (torch.rand(B, T, generator=g) > 0.8).long(), "pseudo_beat": torch.rand(B, T, generator=g),
+            "odf": torch.randn(B, T, generator=g), "mask": torch.stack([torch.arange(T) < n for n in lengths]),
+            "seconds_start": torch.zeros(B), "seconds_total": torch.tensor([float(n) for n in lengths])}
+
+
+def _dit_inputs(model, batch, L=20, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    ctx, glob = model.contexts(model.conditioner(batch))
+    return torch.randn(len(glob), 4, L, generator=g), ctx, glob
+
+
+def _replace(ctx, **streams):
+    from dataclasses import replace
+
+    return replace(ctx, **{k: torch.randn_like(getattr(ctx, k)) for k in streams})
+
+
+def test_film_choose_switches_at_t_0_2():
+    model = randomised(DiffV2M(tiny_config()))
+    with torch.no_grad():
+        x, ctx, g = _dit_inputs(model, tiny_batch())
+        t = torch.tensor([0.2001, 0.2])  # float32(0.2) is not > 0.2: the rhythmic branch
+        base = model(x, t, ctx, g)
+        other_rhythm = model(x, t, _replace(ctx, rhythm=1), g)
+        other_semantic = model(x, t, _replace(ctx, semantic=1), g)
+    assert torch.equal(base[0], other_rhythm[0]) and not torch.allclose(base[1], other_rhythm[1], atol=1e-4)
+    assert torch.equal(base[1], other_semantic[1]) and not torch.allclose(base[0], other_semantic[0], atol=1e-4)
+
+
+def test_guidance_scale_one_is_the_conditional_output():
+    model = randomised(DiffV2M(tiny_config()))
+    with torch.no_grad():
+        x, ctx, g = _dit_inputs(model, tiny_batch())
+        t = torch.tensor([0.7, 0.1])
+        both = model.dit._forward(torch.cat([x, x]), torch.cat([t, t]), ctx.doubled(), torch.cat([g, g]))
+        cond, uncond = both.chunk(2)
+        torch.testing.assert_close(model(x, t, ctx, g, 1.0), cond, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model(x, t, ctx, g, 2.5), uncond + 2.5 * (cond - uncond), atol=1e-5, rtol=1e-5)
+        # the unconditional half does not see the contexts at all
+        other = model.dit._forward(torch.cat([x, x]), torch.cat([t, t]),
+                                   _replace(ctx, semantic=1, rhythm=1, color=1).doubled(), torch.cat([g, g]))
+        torch.testing.assert_close(other.chunk(2)[1], uncond)
+
+
+def test_colour_reaches_the_dit_in_the_fixed_model_only():
+    batch, brighter = tiny_batch(), tiny_batch()
+    brighter["color"] = brighter["color"] * 3
+    for official, changes in ((False, True), (True, False)):
+        model = randomised(DiffV2M(tiny_config(official=official)))
+        with torch.no_grad():
+            x, ctx, g = _dit_inputs(model, batch)
+            _, ctx2, _ = _dit_inputs(model, brighter)
+            t = torch.tensor([0.5, 0.1])
+            differs = not torch.allclose(model(x, t, ctx, g), model(x, t, ctx2, g), atol=1e-5)
+        assert differs == changes, f"official={official}"
+
+
+def test_rhythm_loss_counts_every_clip_and_only_real_seconds():
+    model = randomised(DiffV2M(tiny_config()))
+    batch = tiny_batch(B=3)
+    batch["mask"][2, 20:] = False  # the third clip: 20 real seconds
+    cond = model.conditioner(batch)
+    losses = model.training_loss(batch, torch.randn(3, 4, 20), generator=torch.Generator().manual_seed(0))
+    m = batch["mask"]
+    err = ((cond.predicted_rhythm[..., 0] - cond.true_rhythm[..., 0]) ** 2)[m]
+    torch.testing.assert_close(losses["rhythm"], err.mean())
+    # padded seconds of the true rhythm are zero after the masked z-score, real ones have mean 0
+    assert float(cond.true_rhythm[2, 20:].abs().max()) == 0 and abs(float(cond.true_rhythm[2, :20].mean())) < 1e-5
+
+
+def test_loss_falls_when_overfitting_two_clips():
+    torch.manual_seed(0)
+    model = DiffV2M(tiny_config())
+    batch, latents = tiny_batch(), torch.randn(2, 4, 20)
+
+    def loss_at(seed):
+        with torch.no_grad():
+            return model.training_loss(batch, latents, generator=torch.Generator().manual_seed(seed))
+
+    before = [loss_at(s) for s in range(8)]
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(300):
+        loss = model.training_loss(batch, latents, epoch=40, generator=torch.Generator().manual_seed(100 + step))
+        optim.zero_grad()
+        loss["loss"].backward()
+        optim.step()
+    model.eval()
+    after = [loss_at(s) for s in range(8)]
+    for key, factor in (("diffusion", 0.8), ("rhythm", 0.5)):  # the same t and noise before and after
+        b, a = sum(float(x[key]) for x in before), sum(float(x[key]) for x in after)
+        assert a < factor * b, (key, b, a)
+
+
+def test_samplers_are_seeded_and_agree(golden):
+    from v2m.models.diffv2m.sampling import dpm_solver
+
+    state, config, inputs, _, batch = golden
+    model = _model(state, config)
+    with torch.no_grad():
+        ctx, g = model.contexts(model.conditioner(batch))
+        f = lambda x, t: model(x, t, ctx, g, 3.0)  # noqa: E731
+        noise = inputs["sample.noise"]
+        ddim = v_ddim(f, noise, 250)
+        assert torch.equal(ddim, v_ddim(f, noise.clone(), 250))
+        fast = dpm_solver(f, noise, 50)
+        assert torch.equal(fast, dpm_solver(f, noise.clone(), 50))
+        close = dpm_solver(f, noise, 150)
+    rel = lambda a: float((a - ddim).norm() / ddim.norm())  # noqa: E731
+    assert rel(close) < 0.05 and rel(close) < rel(fast), (rel(close), rel(fast))  # the same ODE, solved

@@ -18,6 +18,7 @@ from torch import nn
 from .conditioning import Conditioner, Conditions
 from .config import DiffV2MConfig
 from .dit import Contexts, DiT
+from .layers import CrossAttention, SelfAttention, SwiGLU
 
 
 def p_true_rhythm(epoch: int, start: int = 10, end: int = 30) -> float:
@@ -33,6 +34,23 @@ class DiffV2M(nn.Module):
         self.config = config
         self.conditioner = Conditioner(config)
         self.dit = DiT(config)
+        self._init_as_published()
+
+    @torch.no_grad()
+    def _init_as_published(self) -> None:
+        """The published initialisation for training from scratch: every residual branch's output
+        projection (and the DiT's 1x1 convolutions) starts at zero, so each block starts as the
+        identity; then every DiT parameter is halved."""
+        for module in self.modules():
+            if isinstance(module, (SelfAttention, CrossAttention)):
+                nn.init.zeros_(module.out.weight)
+            elif isinstance(module, SwiGLU):
+                nn.init.zeros_(module.out.weight)
+                nn.init.zeros_(module.out.bias)
+        nn.init.zeros_(self.dit.pre_conv.weight)
+        nn.init.zeros_(self.dit.post_conv.weight)
+        for p in self.dit.parameters():
+            p.mul_(0.5)
 
     def contexts(self, cond: Conditions, use_true: torch.Tensor | None = None) -> tuple[Contexts, torch.Tensor]:
         """The DiT's contexts and global condition; ``use_true`` [B] bool picks the true rhythm

@@ -1,0 +1,164 @@
+"""Diff-V2M's Oobleck VAE on diffusers' AutoencoderOobleck: the official config and key layout,
+and the official golden outputs (fixture set A, item e)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from v2m.errors import V2MError
+from v2m.models.diffv2m.vae import PREFIX, OfficialVAE, convert_official_vae, oobleck_kwargs, vae_bottleneck
+
+OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "diffv2m_official"
+GOLDEN = OFFICIAL / "golden"
+
+
+def _pretransform(path: Path) -> dict:
+    return json.loads(path.read_text())["model"]["pretransform"]["config"]
+
+
+def _close(ours: torch.Tensor, golden: torch.Tensor, name: str) -> None:
+    """The fixture's tolerance: max |diff| <= 1e-4 * max |golden|."""
+    assert ours.shape == golden.shape, f"{name}: shape {tuple(ours.shape)} vs {tuple(golden.shape)}"
+    diff, scale = float((ours.float() - golden.float()).abs().max()), float(golden.abs().max())
+    assert diff <= 1e-4 * max(scale, 1e-12), f"{name}: max |diff| {diff:.2e} vs max |golden| {scale:.2e}"
+
+
+@pytest.fixture(scope="module")
+def golden():
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(2)
+    state = torch.load(GOLDEN / "golden_A.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    vae_state = {k: v for k, v in state.items() if k.startswith(PREFIX)}
+    del state
+    config = _pretransform(GOLDEN / "model_config.json")
+    return vae_state, config, load_file(GOLDEN / "inputs.safetensors"), load_file(GOLDEN / "outputs.safetensors")
+
+
+def test_golden_encode_decode(golden):
+    state, config, inputs, out = golden
+    vae = OfficialVAE.from_official(config, state)
+    assert (vae.latent_dim, vae.hop_length) == (4, 8)
+    audio = inputs["vae.audio_in"]
+    with torch.no_grad():
+        latents, info = vae.encode(audio, eps=out["vae.eps"])
+        _close(info["pre_bottleneck"], out["vae.pre_bottleneck"], "pre_bottleneck")
+        for name, key in [("mean", "mean"), ("scale_raw", "scale"), ("stdev", "stdev")]:
+            _close(info[key], out[f"vae.{name}"], name)
+        _close(latents, out["vae.latents_sampled"], "latents_sampled")
+        _close(info["kl"].reshape(1), out["vae.kl"], "kl")
+        # the official noise is one randn_like for the whole batch after manual_seed(1234 + 7)
+        torch.manual_seed(1234 + 7)
+        latents_seeded, info_seeded = vae.encode(audio)
+        assert torch.equal(info_seeded["eps"], out["vae.eps"])
+        _close(latents_seeded, out["vae.latents_sampled"], "latents_sampled (seeded)")
+        _close(vae.decode(inputs["vae.decode_latents"]), out["vae.decode_out"], "decode_out")
+
+
+def test_golden_bottleneck_is_bit_exact(golden):
+    """On the official encoder output, the bottleneck gives the official numbers bit for bit."""
+    out = golden[3]
+    latents, info = vae_bottleneck(out["vae.pre_bottleneck"], eps=out["vae.eps"])
+    assert torch.equal(latents, out["vae.latents_sampled"])
+    for name, key in [("mean", "mean"), ("scale_raw", "scale"), ("stdev", "stdev")]:
+        assert torch.equal(info[key], out[f"vae.{name}"]), name
+    assert torch.equal(info["kl"].reshape(1), out["vae.kl"])
+    # another noise gives other latents with the same posterior
+    other, _ = vae_bottleneck(out["vae.pre_bottleneck"], generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(other, latents)
+
+
+def test_weight_g_is_used(golden):
+    """weight_g is not just ||weight_v|| in the fixture: converting it matters."""
+    state, config, inputs, out = golden
+    flat = dict(state)
+    for k in flat:
+        if k.endswith("weight_g"):
+            v = flat[k.replace("weight_g", "weight_v")]
+            flat[k] = v.flatten(1).norm(dim=1).reshape(flat[k].shape)
+    with torch.no_grad():
+        decoded = OfficialVAE.from_official(config, flat).decode(inputs["vae.decode_latents"])
+    with pytest.raises(AssertionError):
+        _close(decoded, out["vae.decode_out"], "decode_out")
+
+
+def test_converter_maps_the_full_official_key_list():
+    from diffusers import AutoencoderOobleck
+
+    listing = json.loads((OFFICIAL / "diffv2m_odf_pretransform_state_dict.json").read_text())
+    assert listing["prefix_in_lightning_checkpoint"] == PREFIX and listing["totals"]["num_keys"] == 365
+    official = {k["name"]: torch.empty(k["shape"], device="meta") for k in listing["keys"]}
+    official["diffusion.model.model.other"] = torch.empty(3, device="meta")  # not VAE: ignored
+    converted = convert_official_vae(official)
+    with torch.device("meta"):
+        model = AutoencoderOobleck(**oobleck_kwargs(_pretransform(OFFICIAL / "model_config_odf.json")))
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in converted.items()} == expected
+    assert len(converted) == 365
+    # the transposed convolutions keep one weight-norm gain per input channel
+    assert expected["decoder.block.0.conv_t1.weight_g"] == (2048, 1, 1)
+    assert expected["decoder.block.0.conv_t1.weight_v"] == (2048, 1024, 16)
+
+
+def test_converter_names_missing_and_unexpected_keys(golden):
+    state = dict(golden[0])
+    del state[PREFIX + "decoder.layers.1.layers.1.weight_g"]
+    state[PREFIX + "decoder.layers.1.layers.9.weight"] = torch.zeros(1)
+    with pytest.raises(V2MError) as err:
+        convert_official_vae(state)
+    message = str(err.value)
+    assert "1 missing: " + PREFIX + "decoder.layers.1.layers.1.weight_g" in message
+    assert "1 unexpected: " + PREFIX + "decoder.layers.1.layers.9.weight" in message
+    with pytest.raises(V2MError, match="no VAE weights"):
+        convert_official_vae({"diffusion.model.x": torch.zeros(1)})
+
+
+def test_oobleck_kwargs_official_geometry():
+    wrapped = json.loads((OFFICIAL / "model_config_odf.json").read_text())["model"]["pretransform"]
+    kwargs = oobleck_kwargs(wrapped["config"])
+    assert oobleck_kwargs(wrapped) == kwargs
+    assert kwargs == {"encoder_hidden_size": 128, "downsampling_ratios": [2, 4, 4, 8, 8],
+                      "channel_multiples": [1, 2, 4, 8, 16], "decoder_channels": 128,
+                      "decoder_input_channels": 64, "audio_channels": 2, "sampling_rate": 44100}
+    with torch.device("meta"):
+        from diffusers import AutoencoderOobleck
+
+        model = AutoencoderOobleck(**kwargs)
+    assert model.hop_length == 2048 and model.decoder.conv1.in_channels == 64
+    assert model.encoder.conv2.out_channels == 128  # mean and scale halves
+
+
+@pytest.mark.parametrize("change, message", [
+    (("decoder", "final_tanh", True), "final_tanh"),
+    (("decoder", "final_tanh", None), "final_tanh"),  # the official default is True
+    (("encoder", "use_snake", False), "use_snake"),
+    (("decoder", "antialias_activation", True), "antialias"),
+    (("decoder", "latent_dim", 32), "twice"),
+    (("encoder", "strides", [2, 4, 4, 8, 4]), "strides"),
+])
+def test_oobleck_kwargs_refuses_what_diffusers_cannot_build(change, message):
+    config = copy.deepcopy(_pretransform(OFFICIAL / "model_config_odf.json"))
+    part, key, value = change
+    if value is None:
+        del config[part]["config"][key]
+    else:
+        config[part]["config"][key] = value
+    with pytest.raises(ValueError, match=message):
+        oobleck_kwargs(config)
+
+
+def test_from_pretrained_local_dir(tiny_oobleck_repo):
+    vae = OfficialVAE.from_pretrained(str(tiny_oobleck_repo))
+    assert (vae.hop_length, vae.latent_dim, vae.sample_rate) == (2048, 8, 44100)
+    audio = torch.randn(2, 2, 4096, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        latents, info = vae.encode(audio, generator=torch.Generator().manual_seed(1))
+        posterior = vae.model.encode(audio).latent_dist  # diffusers' own (whole-batch) encode
+        torch.testing.assert_close(info["mean"], posterior.mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(info["stdev"], posterior.std, rtol=1e-5, atol=1e-6)
+        assert latents.shape == (2, 8, 2) and vae.decode(latents).shape == (2, 2, 4096)
