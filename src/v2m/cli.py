@@ -146,8 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
     gen.add_argument("-o", "--output", metavar="PATH",
                      help="output video (one input) or folder (several); default: <name>_scored.<ext> beside it")
-    gen.add_argument("--model", default="composer", choices=["composer"], help="music generator (composer)")
-    gen.add_argument("--checkpoint", metavar="PATH", help="model weights (for neural models)")
+    gen.add_argument("--model", default="composer", choices=["composer", "diffv2m"],
+                     help="music generator: composer (offline, default) or diffv2m (Diff-V2M; a GPU is advised)")
+    gen.add_argument("--checkpoint", metavar="PATH",
+                     help="model weights: our folder, the official .ckpt, or a hub id (diffv2m default: TaylorJi/Diff-V2M)")
+    g = gen.add_argument_group("neural models")
+    g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
+                   "official DDIM (250 steps)")
+    g.add_argument("--steps", type=_positive_int, metavar="N", help="diffv2m: sampling steps")
+    g.add_argument("--cfg", type=float, metavar="SCALE", help="diffv2m: classifier-free guidance scale (3)")
+    g.add_argument("--clip", metavar="MODEL", help="diffv2m: the CLIP it was trained with (default ViT-B/32)")
     g = gen.add_argument_group("controls (ControllableV2M's vocabulary)")
     g.add_argument("--music-control", action="append", default=[], metavar="FEATURE,WEIGHT",
                    help="scale a music feature: pitch | chroma | loudness | spectral | all (repeatable)")
@@ -250,7 +258,10 @@ def cmd_generate(args) -> int:
     if any(c.feature in ("area", "position") for c in controls.video) and args.model == "composer":
         print("v2m: warning: area and position controls need objects; the composer does not use them",
               file=sys.stderr)
-    generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont)
+    if args.model != "composer" and (args.music_control or args.video_control or args.tempo or args.key):
+        print(f"v2m: warning: {args.model} takes no controls; they are ignored", file=sys.stderr)
+    generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont,
+                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip)
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)
@@ -266,8 +277,10 @@ def cmd_generate(args) -> int:
         for r in done:
             info = r.info
             share = "" if r.cuts_on_beats is None else f", {100 * r.cuts_on_beats:.0f}% of cuts on a beat"
-            print(f"{r.video}: {r.duration:.1f} s, {info.get('key', '')} {info.get('bpm', '')} BPM"
-                  f" {info.get('palette', '')}{share}", file=sys.stderr)
+            what = (f"{info.get('key', '')} {info.get('bpm', '')} BPM {info.get('palette', '')}" if args.model == "composer"
+                    else f"{info.get('bpm', '')} BPM, {info.get('windows', 1)} window(s), {info.get('steps')} "
+                    f"{info.get('sampler')} steps")
+            print(f"{r.video}: {r.duration:.1f} s, {what}{share}", file=sys.stderr)
     if failed:
         if len(videos) > 1:
             print(f"v2m: {len(failed)} of {len(videos)} videos failed:", file=sys.stderr)

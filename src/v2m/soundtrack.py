@@ -24,7 +24,7 @@ from .analysis import AnalysisSettings, analyze_video
 from .analysis.batch import VIDEO_EXTENSIONS
 from .controls import Controls
 from .errors import MediaError, V2MError
-from .media import MUX_FORMATS, mux_music, read_audio, write_wav
+from .media import MUX_FORMATS, mux_music, probe, read_audio, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
 
@@ -90,10 +90,13 @@ def generate(
         raise V2MError("the output would overwrite the input; choose another -o", out)
     if not 0.0 <= mix <= 4.0:
         raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
-    analysis = analyze_video(video, AnalysisSettings(clip=None, device=device))
+    probe(video)  # a bad file gets its one-line error before any model loads
+    generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
+    embedder = getattr(generator, "embedder", None)  # the CLIP a neural model was trained with
+    analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
+                             embedder=embedder)
     if analysis.duration < 1.0:
         raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
-    generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
     music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed))
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))

@@ -59,3 +59,21 @@ def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
         off = f", or use {flag}" if flag else ""
         raise WeightsUnavailable(f"{what} weights could not be loaded from {where}: {hint}{off} ({reason})",
                                  source) from None
+
+
+def hub_file(repo_id: str, filename: str, what: str, flag: str = "") -> str:
+    """The local path of ``filename`` from the hub repository ``repo_id`` (from the cache when
+    the hub cannot be reached), or :class:`WeightsUnavailable` saying what to do."""
+    from huggingface_hub import hf_hub_download
+
+    online = hub_reachable()
+    try:
+        return hf_hub_download(repo_id, filename, local_files_only=not online)
+    except Exception as e:  # huggingface_hub raises several error types for one cause
+        where = "the hub" if online else "the local cache (the hub is not reachable)"
+        hint = ("check the id and your access (`hf auth login`)" if online else
+                f"download it once where there is network (`hf download {repo_id} {filename}`) or pass a local path")
+        off = f", or use {flag}" if flag else ""
+        reason = " ".join(str(e).split())[:160]
+        raise WeightsUnavailable(f"{what} ({filename}) could not be loaded from {where}: {hint}{off} ({reason})",
+                                 repo_id) from None

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from .base import GeneratedMusic, GenerationRequest, Generator
 
-GENERATORS = ("composer",)  # the neural models (diffv2m, stad) join this list when they land
+GENERATORS = ("composer", "diffv2m")  # stad joins when it lands
 
 
 def get_generator(name: str = "composer", *, checkpoint: str | None = None, device: str = "auto",
-                  soundfont: str | None = None) -> Generator:
-    """The generator called ``name``, ready to use."""
+                  soundfont: str | None = None, **options) -> Generator:
+    """The generator called ``name``, ready to use. ``options`` go to neural generators
+    (diffv2m: sampler, steps, cfg_scale, clip)."""
     if name == "composer":
         from .composer import Composer
 
         if checkpoint:
             raise ValueError("the composer takes no checkpoint (its statistics ship with v2m)")
         return Composer(soundfont=soundfont)
+    if name == "diffv2m":
+        from .diffv2m.generator import DiffV2MGenerator
+
+        return DiffV2MGenerator(checkpoint, device=device, **{k: v for k, v in options.items() if v is not None})
     raise ValueError(f"unknown model {name!r}; available: {', '.join(GENERATORS)}")
 
 

@@ -27,13 +27,13 @@ class Rotary(nn.Module):
 
     def __init__(self, dim: int, base: float = 10000.0):
         super().__init__()
-        self.dim = dim
-        self.register_buffer("inv_freq", 1.0 / base ** (torch.arange(0, dim, 2).float() / dim), persistent=False)
+        self.dim, self.base = dim, base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [B, heads, n, d] rotated by position 0..n-1 (computed in float32)."""
         n, r = x.shape[-2], self.dim
-        freqs = torch.outer(torch.arange(n, device=x.device, dtype=torch.float32), self.inv_freq)
+        inv_freq = 1.0 / self.base ** (torch.arange(0, r, 2, device=x.device).float() / r)
+        freqs = torch.outer(torch.arange(n, device=x.device, dtype=torch.float32), inv_freq)
         freqs = torch.cat([freqs, freqs], -1)
         rot, rest = x[..., :r].float(), x[..., r:]
         half = torch.cat([-rot[..., r // 2 :], rot[..., : r // 2]], -1)

@@ -1,0 +1,126 @@
+"""Diff-V2M behind v2m's generator interface: any length, in windows joined by crossfades.
+
+The model scores ``max_seconds`` (30 s) at a time. A video is cut into windows of that length
+that overlap by ``overlap`` seconds; every window is conditioned on its own seconds of the
+video (CLIP, colour, scene cuts, visual beats; seconds_start 0 and seconds_total its length, as
+the training clips), all windows are sampled as one batch from one seeded noise tensor, decoded,
+and joined with equal-power crossfades over the overlaps. The beats of the result come from
+librosa's beat tracker.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ...errors import V2MError
+from ..base import GeneratedMusic, GenerationRequest
+from .pipeline import OFFICIAL_REPO, DiffV2MPipeline
+from .sampling import DEFAULT_STEPS, SAMPLERS
+
+
+def window_starts(duration: float, window: int, overlap: int) -> list[int]:
+    """Whole-second starts of windows of ``window`` seconds covering ``duration``, consecutive
+    windows sharing ``overlap`` seconds; the last window is shifted back to end at the end."""
+    if duration <= window:
+        return [0]
+    hop = window - overlap
+    n = math.ceil((duration - overlap) / hop)
+    starts = [k * hop for k in range(n)]
+    starts[-1] = max(0, min(starts[-1], math.ceil(duration) - window))
+    return sorted(set(starts))
+
+
+def join_windows(pieces: list[np.ndarray], starts: list[int], sr: int, total: int) -> np.ndarray:
+    """Overlap-add ``pieces`` [C, n_i] placed at ``starts`` seconds, with equal-power (sin/cos)
+    crossfades across each overlap (two different pieces of music are uncorrelated, so their
+    powers add: sin^2 + cos^2 = 1 keeps the loudness), into [C, total] samples."""
+    out = np.zeros((pieces[0].shape[0], total), np.float32)
+    for k, (piece, start) in enumerate(zip(pieces, starts)):
+        a = start * sr
+        n = min(piece.shape[1], total - a)
+        w = np.ones(n, np.float32)
+        if k > 0:  # fade in over the overlap with the previous window
+            fade = min(n, max(0, (starts[k - 1] * sr + pieces[k - 1].shape[1]) - a))
+            w[:fade] = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade)
+        if k + 1 < len(pieces):  # fade out over the overlap with the next window
+            fade = min(n, max(0, a + n - starts[k + 1] * sr))
+            if fade:
+                w[n - fade:] *= np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade)
+        out[:, a : a + n] += piece[:, :n] * w
+    return out
+
+
+class DiffV2MGenerator:
+    name = "diffv2m"
+
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", sampler: str = "dpm",
+                 steps: int | None = None, cfg_scale: float = 3.0, clip: str | None = None, overlap: int = 4,
+                 pipeline: DiffV2MPipeline | None = None, progress: bool = False):
+        from ...analysis.semantic import ALIASES, ClipEmbedder
+
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        self.pipeline = pipeline or DiffV2MPipeline.load(checkpoint or OFFICIAL_REPO, device=device)
+        self.sampler, self.steps = sampler, steps or DEFAULT_STEPS[sampler]
+        self.cfg_scale, self.overlap, self.progress = cfg_scale, overlap, progress
+        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device)  # what the model was trained on
+        expected = self.pipeline.config.conditioning.semantic_dim
+        if self.embedder.dim != expected:
+            raise V2MError(f"CLIP gives {self.embedder.dim}-d embeddings but the model takes {expected}-d "
+                           f"(pass the CLIP it was trained with, --clip)", self.embedder.source)
+
+    def _window_batch(self, analysis, starts: list[int], duration: float) -> dict:
+        cfg = self.pipeline.config.conditioning
+        T = cfg.max_seconds
+        rows = {"clip": analysis.clip, "color": analysis.color_hist, "scene_cut": analysis.scene_cut,
+                "pseudo_beat": analysis.pseudo_beat}
+        batch: dict[str, list] = {k: [] for k in (*rows, "mask", "seconds_total")}
+        for s in starts:
+            n = int(min(T, math.ceil(duration - s - 1e-6)))
+            for k, values in rows.items():
+                values = np.asarray(values, np.float32)[s : s + n]
+                batch[k].append(np.concatenate([values, np.zeros((T - len(values),) + values.shape[1:], np.float32)]))
+            batch["mask"].append(np.arange(T) < n)
+            batch["seconds_total"].append(float(n))
+        out = {k: torch.from_numpy(np.stack(v)) for k, v in batch.items() if k != "seconds_total"}
+        out["seconds_total"] = torch.tensor(batch["seconds_total"])
+        out["seconds_start"] = torch.zeros(len(starts))
+        out["class_label"] = torch.full((len(starts),), 2)
+        return out
+
+    @torch.no_grad()
+    def generate(self, request: GenerationRequest) -> GeneratedMusic:
+        from ... import music
+
+        analysis = request.analysis
+        if analysis.clip is None:
+            raise V2MError("Diff-V2M needs CLIP semantics, and the analysis has none",
+                           analysis.meta.get("source", {}).get("path"))
+        p = self.pipeline
+        config, device = p.config, p.device
+        T, sr = config.conditioning.max_seconds, config.sample_rate
+        starts = window_starts(request.duration, T, self.overlap)
+        batch = {k: v.to(device) for k, v in self._window_batch(analysis, starts, request.duration).items()}
+        ctx, global_cond = p.model.contexts(p.model.conditioner(batch))
+        g = torch.Generator().manual_seed(request.seed)
+        noise = torch.randn(len(starts), config.dit.io_channels, config.latent_length, generator=g).to(device)
+
+        def denoise(x, t):
+            return p.model(x, t, ctx, global_cond, self.cfg_scale)
+
+        latents = SAMPLERS[self.sampler](denoise, noise, self.steps)
+        audio = p.vae.decode(latents).float().cpu().numpy()
+        pieces = [a[:, : int(round(min(T, request.duration - s) * sr))] for a, s in zip(audio, starts)]
+        total = int(round(request.duration * sr))
+        joined = join_windows(pieces, starts, sr, total)
+        peak = float(np.abs(joined).max())
+        if peak > 0:
+            joined = joined / peak * 0.95
+        b = music.beats(joined, sr)
+        return GeneratedMusic(audio=joined, sample_rate=sr, beats=b.times, downbeats=b.downbeats,
+                              info={"model": "diffv2m", "windows": len(starts), "sampler": self.sampler,
+                                    "steps": self.steps, "cfg": self.cfg_scale, "bpm": round(b.tempo, 1),
+                                    "weights": p.source})

@@ -1,0 +1,141 @@
+"""A ready Diff-V2M: config, model and VAE, loaded from our folders or the published checkpoint.
+
+Our format is a folder: ``config.json`` (:meth:`DiffV2MConfig.to_dict`), ``model.safetensors``
+(conditioner and online DiT), ``ema.safetensors`` (the DiT's exponential moving average, when
+trained with it) and ``vae/`` (diffusers' ``AutoencoderOobleck``). Nothing is unpickled.
+
+The published checkpoint (``TaylorJi/Diff-V2M``: ``model_odf.ckpt``, a Lightning checkpoint,
+and ``model_config_odf.json``) is read with ``torch.load(weights_only=True)`` (memory-mapped),
+converted (:mod:`.convert`, :mod:`.vae`) and run in ``official`` mode, the computation it was
+trained with. Its DiT weights default to the online copy, which is what the official inference
+samples with; ``weights="ema"`` takes the average instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...errors import V2MError, WeightsUnavailable
+from ...weights import hub_file, looks_like_path
+from .config import DiffV2MConfig
+from .convert import convert_official, load_into
+from .model import DiffV2M
+from .vae import OfficialVAE
+
+OFFICIAL_REPO = "TaylorJi/Diff-V2M"
+OFFICIAL_CHECKPOINT, OFFICIAL_CONFIG = "model_odf.ckpt", "model_config_odf.json"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class DiffV2MPipeline:
+    config: DiffV2MConfig
+    model: DiffV2M
+    vae: OfficialVAE
+    ema: dict | None = None  # the DiT's averaged weights (``dit.*``), when there are any
+    source: str = ""
+
+    def to(self, device) -> "DiffV2MPipeline":
+        self.model.to(device)
+        self.vae.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # --- our folders ---------------------------------------------------------------------
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the pipeline as a folder, built beside it and moved into place."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            (tmp / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
+            state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "v2m-diffv2m"})
+            if self.ema is not None:
+                save_file({k: v.contiguous().cpu() for k, v in self.ema.items()}, str(tmp / "ema.safetensors"))
+            self.vae.model.save_pretrained(tmp / "vae")
+            os.chmod(tmp, 0o755)
+            if folder.exists():
+                old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+                folder.rename(old)
+                tmp.rename(folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, source: str, device: str = "auto", weights: str | None = None) -> "DiffV2MPipeline":
+        """From our folder, an official ``.ckpt`` (its config JSON beside it), or a hub id
+        (our layout, else the official files). ``weights``: "online" or "ema" (default: the EMA
+        copy for our folders when present, the online one for the published checkpoint)."""
+        source = os.path.expanduser(source)
+        dev = resolve_device(device)
+        if os.path.isdir(source):
+            if (Path(source) / "config.json").exists():
+                return cls._load_ours(Path(source), dev, weights)
+            ckpts = sorted(Path(source).glob("*.ckpt"))
+            if len(ckpts) == 1:
+                return cls._load_official(ckpts[0], None, dev, weights or "online")
+            raise V2MError("is not a Diff-V2M folder (no config.json, and not one official .ckpt)", source)
+        if os.path.isfile(source):
+            return cls._load_official(Path(source), None, dev, weights or "online")
+        if looks_like_path(source) or "/" not in source:
+            raise WeightsUnavailable("no such file or folder for the Diff-V2M weights", source)
+        checkpoint = hub_file(source, OFFICIAL_CHECKPOINT, "the Diff-V2M checkpoint")
+        config = hub_file(source, OFFICIAL_CONFIG, "the Diff-V2M config")
+        return cls._load_official(Path(checkpoint), Path(config), dev, weights or "online")
+
+    @classmethod
+    def _load_ours(cls, folder: Path, device, weights: str | None) -> "DiffV2MPipeline":
+        from safetensors.torch import load_file
+
+        config = DiffV2MConfig.load(folder / "config.json")
+        with torch.device("meta"):
+            model = DiffV2M(config)
+        load_into(model, load_file(str(folder / "model.safetensors")))
+        ema = load_file(str(folder / "ema.safetensors")) if (folder / "ema.safetensors").exists() else None
+        if (weights or ("ema" if ema else "online")) == "ema":
+            if ema is None:
+                raise V2MError("has no EMA weights (ema.safetensors); use the online weights", folder)
+            model.load_state_dict(ema, strict=False, assign=True)
+        vae = OfficialVAE.from_pretrained(str(folder / "vae"), device="cpu")
+        return cls(config, model.eval(), vae, ema, str(folder)).to(device)
+
+    @classmethod
+    def _load_official(cls, checkpoint: Path, config_path: Path | None, device, weights: str) -> "DiffV2MPipeline":
+        if config_path is None:
+            beside = sorted(checkpoint.parent.glob("model_config*.json"))
+            if not beside:
+                raise V2MError("needs its official config (model_config_odf.json) in the same folder", checkpoint)
+            config_path = beside[0]
+        config = DiffV2MConfig.load(config_path, official=True)
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as e:  # a truncated download, a pickle with code, not a checkpoint
+            raise V2MError(f"cannot be read as a checkpoint ({' '.join(str(e).split())[:160]})", checkpoint) from None
+        state = state.get("state_dict", state)
+        with torch.device("meta"):
+            model = DiffV2M(config)
+        load_into(model, convert_official(state, weights))
+        vae = OfficialVAE.from_official(config.vae, state, sample_rate=config.sample_rate)
+        return cls(config, model.eval(), vae, None, str(checkpoint)).to(device)

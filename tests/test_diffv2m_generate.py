@@ -1,0 +1,117 @@
+"""Diff-V2M as a generator: windows, joins, our checkpoint folder, and `v2m generate --model diffv2m`
+end to end with a tiny model (random weights, built from config)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from v2m.models.diffv2m.generator import join_windows, window_starts
+
+
+def test_windows_cover_any_length():
+    assert window_starts(12.0, 30, 4) == [0]
+    assert window_starts(30.0, 30, 4) == [0]
+    assert window_starts(40.0, 30, 4) == [0, 10]  # the last window ends at the end
+    starts = window_starts(125.3, 30, 4)
+    assert starts[0] == 0 and starts[-1] + 30 >= 125.3
+    assert all(0 < b - a <= 26 for a, b in zip(starts, starts[1:]))  # each overlaps the next by >= 4 s
+
+
+def test_windows_join_without_a_jump():
+    sr = 1000
+    t = np.arange(30 * sr) / sr
+    a = np.stack([np.sin(2 * np.pi * 3 * t)] * 2).astype(np.float32)
+    b = np.stack([0.8 * np.sin(2 * np.pi * 5 * t + 1.0)] * 2).astype(np.float32)  # another piece, another phase
+    out = join_windows([a, b[:, : 20 * sr]], [0, 20], sr, 40 * sr)
+    steps = np.abs(np.diff(out[0]))
+    own = max(np.abs(np.diff(a[0])).max(), np.abs(np.diff(b[0])).max())
+    assert steps.max() <= own * 1.5  # no click: at most the sum of both slopes (sin + cos <= 1.42)
+    hard = np.concatenate([a[0, : 20 * sr], b[0, : 20 * sr]])
+    assert np.abs(np.diff(hard)).max() > 2 * own  # what a hard cut would do
+    np.testing.assert_array_equal(out[:, : 20 * sr], a[:, : 20 * sr])  # outside the overlap: untouched
+    np.testing.assert_allclose(out[:, 30 * sr :], b[:, 10 * sr : 20 * sr], atol=1e-6)
+    # equal power: two uncorrelated noises keep their level through the crossfade
+    rng = np.random.default_rng(0)
+    n1, n2 = rng.standard_normal((2, 30 * sr)).astype(np.float32), rng.standard_normal((2, 30 * sr)).astype(np.float32)
+    mixed = join_windows([n1, n2], [0, 20], sr, 50 * sr)
+    assert 0.9 < mixed[:, 20 * sr : 30 * sr].std() / mixed[:, : 20 * sr].std() < 1.1
+
+
+TINY_VAE = {  # the official spelling of the tiny Oobleck VAE in conftest (8 latent channels, hop 2048)
+    "encoder": {"type": "oobleck", "config": {"in_channels": 2, "channels": 16, "c_mults": [1, 1, 1, 1, 1],
+                                              "strides": [2, 4, 4, 8, 8], "latent_dim": 16, "use_snake": True}},
+    "decoder": {"type": "oobleck", "config": {"out_channels": 2, "channels": 4, "c_mults": [1, 1, 1, 1, 1],
+                                              "strides": [2, 4, 4, 8, 8], "latent_dim": 8, "use_snake": True,
+                                              "final_tanh": False}},
+    "bottleneck": {"type": "vae"}, "latent_dim": 8, "downsampling_ratio": 2048, "io_channels": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory, tiny_oobleck_repo):
+    from test_diffv2m import randomised, tiny_config
+
+    from v2m.models.diffv2m import DiffV2M
+    from v2m.models.diffv2m.pipeline import DiffV2MPipeline
+    from v2m.models.diffv2m.vae import OfficialVAE
+
+    config = tiny_config()
+    config = replace(config, conditioning=replace(config.conditioning, semantic_dim=24, color_dim=3072),
+                     dit=replace(config.dit, io_channels=8), vae=TINY_VAE)
+    model = randomised(DiffV2M(config))
+    with torch.no_grad():
+        for p in model.dit.parameters():
+            p.mul_(0.5)  # random weights tame enough for a stable sample
+    folder = tmp_path_factory.mktemp("tiny-diffv2m") / "model"
+    ema = {k: v + 0.01 for k, v in model.state_dict().items() if k.startswith("dit.")}
+    DiffV2MPipeline(config, model, OfficialVAE.from_pretrained(str(tiny_oobleck_repo)), ema).save(folder)
+    return folder, model, ema
+
+
+def test_our_folder_round_trip(tiny_pipeline):
+    from v2m.models.diffv2m.pipeline import DiffV2MPipeline
+
+    folder, model, ema = tiny_pipeline
+    online = DiffV2MPipeline.load(str(folder), device="cpu", weights="online")
+    for k, v in model.state_dict().items():
+        assert torch.equal(online.model.state_dict()[k], v), k
+    averaged = DiffV2MPipeline.load(str(folder), device="cpu")  # ours default to the EMA weights
+    assert torch.equal(averaged.model.state_dict()["dit.proj_in.weight"], ema["dit.proj_in.weight"])
+    assert torch.equal(averaged.model.state_dict()["conditioner.color_in.weight"],
+                       model.state_dict()["conditioner.color_in.weight"])
+
+
+def test_generate_with_diffv2m_end_to_end(tiny_pipeline, tiny_clip, tmp_path, capsys):
+    from v2m.cli import main
+    from v2m.media import probe, read_audio
+    from v2m.synthetic import write_video
+
+    folder = tiny_pipeline[0]
+    video = write_video(tmp_path / "v.mp4", duration=40.0, fps=5, size=(64, 48), cut_times=[7.0, 19.0, 33.0]).path
+    args = ["generate", str(video), "--model", "diffv2m", "--checkpoint", str(folder), "--clip", str(tiny_clip),
+            "--steps", "3", "--device", "cpu", "--no-midi"]
+    assert main([*args, "-o", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 window(s)" in err and "3 dpm steps" in err
+    info = probe(str(tmp_path / "a.mp4"))
+    assert info.has_audio and abs(info.duration - 40.0) < 0.2
+    a = read_audio(tmp_path / "a.wav", 44100, channels=2)
+    assert a.shape[1] == 40 * 44100 and np.abs(a).max() > 0.01
+    assert main([*args, "-o", str(tmp_path / "b.mp4")]) == 0
+    np.testing.assert_array_equal(read_audio(tmp_path / "b.wav", 44100, channels=2), a)  # seeded
+    assert main([*args, "-o", str(tmp_path / "c.mp4"), "--seed", "1"]) == 0
+    assert not np.array_equal(read_audio(tmp_path / "c.wav", 44100, channels=2), a)
+
+
+def test_diffv2m_needs_its_weights(tmp_path, capsys):
+    from v2m.cli import main
+    from v2m.synthetic import write_video
+
+    video = write_video(tmp_path / "v.mp4", duration=3.0, fps=5, size=(64, 48)).path
+    code = main(["generate", str(video), "--model", "diffv2m", "-o", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "TaylorJi/Diff-V2M" in err and "local cache" in err
+    assert not (tmp_path / "o.mp4").exists()
