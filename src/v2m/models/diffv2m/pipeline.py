@@ -105,6 +105,8 @@ class DiffV2MPipeline:
         config = hub_file(source, OFFICIAL_CONFIG, "the Diff-V2M config")
         return cls._load_official(Path(checkpoint), Path(config), dev, weights or "online")
 
+    from_pretrained = load  # the familiar name
+
     @classmethod
     def _load_ours(cls, folder: Path, device, weights: str | None) -> "DiffV2MPipeline":
         from safetensors.torch import load_file
