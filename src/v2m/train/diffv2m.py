@@ -1,0 +1,579 @@
+"""Training Diff-V2M with Lightning, following the published recipe.
+
+What the official training does, and what this module does the same way:
+
+- the objective is :meth:`DiffV2M.training_loss`: v-prediction MSE at a uniform random t with
+  condition dropout (0.1 per stream) and scheduled rhythm conditioning by epoch, plus the rhythm
+  predictor's MSE; the latents are the dataset's pre-encoded VAE posterior draws (``latents``),
+  or the batch's ``audio`` encoded by the frozen VAE (a posterior sample, no gradient);
+- AdamW (lr 1e-4, betas (0.9, 0.999), weight decay 1e-3) over the conditioners and the DiT (the
+  VAE is not trained), with the InverseLR schedule stepped once per optimiser step,
+  ``lr(k) = (1 - warmup^(k+1)) * lr * (1 + k / inv_gamma)^(-power)`` (:func:`inverse_lr_factor`);
+- an exponential moving average of the DiT's weights (conditioners and VAE excluded), updated
+  after each optimiser step with the official warm-up (:func:`ema_decay`), kept in the
+  Lightning checkpoint so that a resumed run continues it;
+- validation at t = 0.1, 0.3, 0.5, 0.7, 0.9 without condition dropout, with the predicted
+  rhythm (as at inference), deterministically (:func:`validation_loss`).
+
+:func:`fit` runs it all on a prepared dataset (``v2m prepare``): checkpoints
+``out/checkpoints/last.ckpt`` (resumed automatically), TensorBoard logs in ``out/logs`` and the
+same scalars as CSV in ``out/metrics``, optional audio samples every N steps, and the trained
+model exported as a pipeline folder ``out/final`` that :meth:`DiffV2MPipeline.load` reads (the
+EMA weights are its default). Mixed precision is Lightning's (``precision="bf16-mixed"`` or
+``"16-mixed"``); multi-GPU runs pass ``strategy`` to Lightning (``ddp``, ``fsdp``, or
+``deepspeed``, which needs the ``deepspeed`` package).
+
+    from v2m.train.diffv2m import fit
+    fit("model_config.json", "data/diffv2m", "runs/diffv2m", batch_size=32, accumulate=4,
+        precision="bf16-mixed", devices=2, strategy="ddp")
+
+Checkpoints hold only tensors and plain values (the config as a dict of numbers, strings and
+lists), so Lightning and :func:`export_checkpoint` load them with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+
+from ..errors import V2MError
+from ..models.diffv2m.config import DiffV2MConfig
+from ..models.diffv2m.model import DiffV2M
+from ..models.diffv2m.sampling import DEFAULT_STEPS, SAMPLERS
+from ..models.diffv2m.vae import OfficialVAE
+
+VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # the official validation's diffusion times
+STRATEGIES = {"auto": "auto", "ddp": "ddp_find_unused_parameters_true", "fsdp": "fsdp", "deepspeed": "deepspeed"}
+
+
+# --- the schedule and the moving average -------------------------------------------------------
+
+
+def inverse_lr_factor(step: int, inv_gamma: float = 1e6, power: float = 0.5, warmup: float = 0.99) -> float:
+    """The official InverseLR schedule as a multiple of the base learning rate at optimiser step
+    ``step`` (0-based): ``(1 - warmup^(step+1)) * (1 + step / inv_gamma)^(-power)`` (its final_lr is 0,
+    so no floor)."""
+    return (1.0 - warmup ** (step + 1)) * (1.0 + step / inv_gamma) ** (-power)
+
+
+def ema_decay(update: int, beta: float = 0.9999) -> float:
+    """The decay of the EMA update number ``update`` (0-based, one per optimiser step), as the
+    official ``ema_pytorch.EMA`` settings give it (power 3/4, inv_gamma 1, update_after_step 1):
+    ``min(1 - (1 + s)^(-3/4), beta)`` with ``s = max(update - 1, 0)``. The first two updates have
+    decay 0 (a copy of the online weights); the third 1 - 2^(-3/4) = 0.405."""
+    s = max(update - 1, 0)
+    return min(1.0 - (1.0 + s) ** -0.75, beta)
+
+
+class EMA:
+    """An exponential moving average of named tensors (the DiT's weights), kept in float32.
+
+    ``update`` blends the current weights in with :func:`ema_decay`; ``state_dict`` holds only
+    tensors and numbers (for Lightning checkpoints loaded with ``weights_only=True``)."""
+
+    def __init__(self, beta: float = 0.9999):
+        self.beta = float(beta)
+        self.updates = 0
+        self.weights: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def update(self, tensors: Mapping[str, torch.Tensor]) -> float:
+        """Average ``tensors`` in; returns the decay used."""
+        decay = ema_decay(self.updates, self.beta)
+        for name, value in tensors.items():
+            value = value.detach()
+            average = self.weights.get(name)
+            if average is None or decay == 0.0:
+                self.weights[name] = value.float().clone()
+                continue
+            if average.device != value.device:  # restored from a checkpoint onto the CPU
+                average = self.weights[name] = average.to(value.device)
+            average.lerp_(value.float(), 1.0 - decay)
+        self.updates += 1
+        return decay
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"beta": self.beta, "updates": self.updates, "weights": dict(self.weights)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.beta = float(state["beta"])
+        self.updates = int(state["updates"])
+        self.weights = dict(state["weights"])
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validation_loss(model: DiffV2M, batch: dict, latents: torch.Tensor, times: Sequence[float] = VAL_TIMES,
+                    seed: int = 0) -> dict[str, torch.Tensor]:
+    """The official validation on one batch: the v-objective at each fixed t in ``times`` (one
+    noise draw per t from a generator seeded with ``seed``, so the value is the same every time),
+    without condition dropout and with the predicted rhythm, as at inference; plus the rhythm
+    predictor's MSE over real seconds when the batch has the true rhythm.
+
+    Returns ``diffusion_t<t>`` per t, ``diffusion`` (their mean), ``rhythm`` and ``loss`` (their
+    sum), as in :meth:`DiffV2M.training_loss`."""
+    device = latents.device
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    cond = model.conditioner(batch)
+    ctx, global_cond = model.contexts(cond)  # use_true=None: the predicted rhythm
+    B = latents.shape[0]
+    losses: dict[str, torch.Tensor] = {}
+    for value in times:
+        noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+        t = torch.full((B,), float(value), device=device)
+        angle = t * math.pi / 2
+        alpha, sigma = angle.cos()[:, None, None], angle.sin()[:, None, None]
+        v = model.dit(latents * alpha + noise * sigma, t, ctx, global_cond)
+        target = noise * alpha - latents * sigma
+        losses[f"diffusion_t{value:g}"] = ((v.float() - target.float()) ** 2).mean()
+    losses["diffusion"] = torch.stack(list(losses.values())).mean()
+    if cond.true_rhythm is not None:
+        mask = cond.true_mask.float()[..., None]
+        err = (cond.predicted_rhythm.float() - cond.true_rhythm.float()) ** 2 * mask
+        losses["rhythm"] = err.sum() / (mask.sum() * err.shape[-1]).clamp(min=1)
+    losses["loss"] = losses["diffusion"] + losses.get("rhythm", 0.0)
+    return losses
+
+
+# --- the LightningModule ----------------------------------------------------------------------
+
+
+def _as_config(config: DiffV2MConfig | Mapping | str | os.PathLike) -> DiffV2MConfig:
+    """A config from a DiffV2MConfig, a dict (ours from ``to_dict`` or the official JSON's), or a file."""
+    if isinstance(config, DiffV2MConfig):
+        return config
+    if isinstance(config, Mapping):
+        config = dict(config)
+        return DiffV2MConfig.from_dict(config) if config.get("format") == "v2m-diffv2m" else \
+            DiffV2MConfig.from_official(config)
+    try:
+        return DiffV2MConfig.load(config)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise V2MError(f"is not a readable Diff-V2M config ({' '.join(str(e).split())[:200]})", config) from None
+
+
+def _plain(config: DiffV2MConfig) -> dict:
+    """The config as JSON values only (tuples become lists), safe for ``weights_only`` loading."""
+    return json.loads(json.dumps(config.to_dict()))
+
+
+class DiffV2MModule(pl.LightningModule):
+    """Diff-V2M training: a :class:`DiffV2M` (conditioners + DiT, trained), a frozen
+    :class:`OfficialVAE` (optional when every batch has pre-encoded ``latents``; never trained,
+    never in the optimiser, the EMA or the checkpoint) and an :class:`EMA` of the DiT.
+
+    ``model``: start from these weights (fine-tuning) instead of the published initialisation;
+    its architecture must be ``config``'s (the training section may differ).
+    ``sample_every``: every this many optimiser steps, sample ``sample_count`` clips with
+    ``sampler`` ("dpm" or "ddim", ``sample_steps`` steps, guidance ``cfg_scale``, EMA weights)
+    from the first validation batch, decode them with the VAE and write them as wav files under
+    the log folder's ``samples/`` (and to TensorBoard when that is the logger). 0: never.
+    ``seed``: the validation noise and the per-rank random state of training.
+    """
+
+    def __init__(self, config: DiffV2MConfig | Mapping | str | os.PathLike, vae: OfficialVAE | None = None, *,
+                 model: DiffV2M | None = None, sample_every: int = 0, sampler: str = "dpm",
+                 sample_steps: int | None = None, cfg_scale: float = 3.0, sample_count: int = 2, seed: int = 0):
+        super().__init__()
+        config = _as_config(config)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        # plain values only: Lightning stores these in every checkpoint and passes them back to
+        # __init__ in load_from_checkpoint
+        self.save_hyperparameters({"config": _plain(config), "sample_every": int(sample_every), "sampler": sampler,
+                                   "sample_steps": sample_steps, "cfg_scale": float(cfg_scale),
+                                   "sample_count": int(sample_count), "seed": int(seed)})
+        self.config = config
+        if model is None:
+            model = DiffV2M(config)
+        elif replace(model.config, training=config.training) != config:
+            raise ValueError("the model to fine-tune has another architecture than the config")
+        model.config = config  # training_loss reads the training section from here
+        self.model = model.train()  # a loaded pipeline's model comes in eval mode
+        # Not a submodule on purpose: the frozen VAE stays out of state_dict (and so out of the
+        # checkpoints), out of DDP/FSDP wrapping and out of the optimiser; it follows the
+        # module's device when used (_vae_here).
+        object.__setattr__(self, "vae", vae)
+        self.ema = EMA(config.training.ema_beta)
+        self._sample_batch: dict | None = None
+        self._last_sampled_step = -1
+
+    # --- latents ---------------------------------------------------------------------------
+
+    def _vae_here(self) -> OfficialVAE | None:
+        if self.vae is not None and next(self.vae.parameters()).device != self.device:
+            self.vae.to(self.device)
+        return self.vae
+
+    def batch_latents(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The batch's VAE latents [B, io_channels, frames]: its pre-encoded ``latents``, else its
+        ``audio`` encoded by the frozen VAE (a posterior draw from ``generator``, no gradient)."""
+        if batch.get("latents") is not None:
+            latents = batch["latents"].float()
+        elif batch.get("audio") is not None:
+            vae = self._vae_here()
+            if vae is None:
+                raise V2MError("the batch has audio but no pre-encoded latents, and no VAE was given to encode it")
+            with torch.no_grad():
+                latents, _ = vae.encode(batch["audio"].float(), generator=generator)
+            latents = latents.float()
+        else:
+            raise V2MError("the batch has neither latents nor audio")
+        if latents.shape[1] != self.config.dit.io_channels:
+            raise V2MError(f"the latents have {latents.shape[1]} channels but the model takes "
+                           f"{self.config.dit.io_channels}: the dataset was encoded with another VAE")
+        return latents
+
+    # --- training and validation -------------------------------------------------------------
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        latents = self.batch_latents(batch)
+        losses = self.model.training_loss(batch, latents, epoch=self.current_epoch)
+        B = latents.shape[0]
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=False, prog_bar=name == "loss", batch_size=B)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False,
+                 batch_size=B)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        seed = self.hparams.seed + batch_idx  # fixed per batch: the same value at every validation
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        latents = self.batch_latents(batch, generator=generator)
+        losses = validation_loss(self.model, batch, latents, VAL_TIMES, seed=seed)
+        for name, value in losses.items():
+            self.log(f"val/{name}", value, on_step=False, on_epoch=True, sync_dist=True,
+                     prog_bar=name == "loss", batch_size=latents.shape[0])
+        return losses
+
+    def configure_optimizers(self):
+        tr = self.config.training
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=tr.lr, betas=tuple(tr.betas),
+                                      weight_decay=tr.weight_decay)
+
+        def factor(step: int) -> float:
+            return inverse_lr_factor(step, tr.inv_gamma, tr.power, tr.warmup)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    def dit_weights(self) -> dict[str, torch.Tensor]:
+        """The DiT's current weights under the pipeline's names (``dit.*``), what the EMA averages."""
+        return {f"dit.{name}": value for name, value in self.model.dit.state_dict().items()}
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.ema.update(self.dit_weights())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ema"] = self.ema.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "ema" in checkpoint:
+            self.ema.load_state_dict(checkpoint["ema"])
+        else:
+            rank_zero_warn("the checkpoint has no EMA weights; the moving average starts again")
+
+    def on_train_start(self) -> None:
+        # Different random draws (t, noise, dropout, rhythm schedule) on each rank, and new ones
+        # after a resume, from one seed (the official code adds the process rank to its seed).
+        entropy = [self.hparams.seed, self.global_rank, self.global_step]
+        torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+
+    # --- audio samples ------------------------------------------------------------------------
+
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        every, step = self.hparams.sample_every, self.global_step
+        if every and step > 0 and step % every == 0 and step != self._last_sampled_step:
+            self._last_sampled_step = step  # once per optimiser step, also with gradient accumulation
+            self.log_samples(self._sampling_batch(batch))
+
+    def _sampling_batch(self, fallback: dict) -> dict:
+        """The first ``sample_count`` items of the first validation batch (the same clips every
+        time), or of ``fallback`` when there is no validation data; on this module's device."""
+        if self._sample_batch is None:
+            batch = None
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is not None:
+                loader = datamodule.val_dataloader()
+                if loader is not None and len(loader.dataset) > 0:
+                    batch = next(iter(loader))
+            batch = fallback if batch is None else batch
+            n = self.hparams.sample_count
+            self._sample_batch = {k: v[:n].detach().cpu() for k, v in batch.items() if torch.is_tensor(v)}
+        return {k: v.to(self.device) for k, v in self._sample_batch.items()}
+
+    @torch.no_grad()
+    def sample(self, batch: dict, frames: int | None = None, seed: int | None = None,
+               use_ema: bool = True) -> torch.Tensor:
+        """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` with the
+        module's sampler, steps and guidance; the EMA weights of the DiT when there are any
+        (``use_ema``), the predicted rhythm as at inference. ``frames`` defaults to the batch's
+        latent (or audio) length."""
+        if frames is None:
+            frames = (batch["latents"].shape[-1] if batch.get("latents") is not None
+                      else batch["audio"].shape[-1] // self.config.downsampling)
+        hp = self.hparams
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            cond = self.model.conditioner(batch)
+            ctx, global_cond = self.model.contexts(cond)
+            B = global_cond.shape[0]
+            generator = torch.Generator(device=self.device).manual_seed(hp.seed if seed is None else seed)
+            noise = torch.randn(B, self.config.dit.io_channels, frames, generator=generator, device=self.device)
+            weights = self.ema.weights if use_ema and self.ema.weights else None
+            dit = self.model.dit
+            if weights is not None:
+                dit_weights = {k[len("dit."):]: v.to(self.device) for k, v in weights.items()}
+
+            def v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                args = (x, t, ctx, global_cond, hp.cfg_scale)
+                if weights is None:
+                    return dit(*args)
+                return torch.func.functional_call(dit, dit_weights, args)
+
+            steps = hp.sample_steps or DEFAULT_STEPS[hp.sampler]
+            return SAMPLERS[hp.sampler](v_model, noise, steps)
+        finally:
+            self.model.train(was_training)
+
+    def log_samples(self, batch: dict, folder: str | os.PathLike | None = None) -> list[Path]:
+        """Sample ``batch``, decode with the VAE, peak-normalise, keep each clip's real seconds,
+        and write ``step<N>_<i>.wav`` into ``folder`` (default: ``samples/`` in the log folder; on
+        rank 0; also to TensorBoard, mono, when that is the logger). Returns the files written
+        (none without a VAE)."""
+        vae = self._vae_here()
+        if vae is None:
+            rank_zero_warn("no VAE to decode samples with: audio samples are skipped")
+            return []
+        attached = self._trainer is not None
+        # the Trainer's precision (autocast for the mixed ones), as in its own steps
+        with self.trainer.precision_plugin.forward_context() if attached else contextlib.nullcontext():
+            latents = self.sample(batch)
+            audio = vae.decode(latents.to(next(vae.parameters()).dtype)).float()
+        if attached and not self.trainer.is_global_zero:
+            return []
+        from ..media import write_wav
+
+        sr, step = self.config.sample_rate, self.global_step
+        folder = Path(self._log_dir()) / "samples" if folder is None else Path(folder)
+        writer = self._tensorboard() if attached else None
+        paths = []
+        for i, clip in enumerate(audio.cpu()):
+            seconds = int(batch["mask"][i].sum()) if batch.get("mask") is not None else clip.shape[-1] // sr
+            clip = clip[:, : seconds * sr]
+            clip = (clip / clip.abs().max().clamp(min=1e-8)).clamp(-1, 1)  # peak-normalised, as the official inference
+            path = folder / f"step{step:08d}_{i}.wav"
+            write_wav(path, clip.numpy(), sr)
+            paths.append(path)
+            if writer is not None:
+                writer.add_audio(f"samples/{i}", clip.mean(0, keepdim=True), global_step=step, sample_rate=sr)
+        return paths
+
+    def _log_dir(self) -> str:
+        log_dir = getattr(self.logger, "log_dir", None) if self.logger is not None else None
+        return log_dir or self.trainer.default_root_dir
+
+    def _tensorboard(self):
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return self.logger.experiment if isinstance(self.logger, TensorBoardLogger) else None
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _read_checkpoint(path: str | os.PathLike) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # a directory (DeepSpeed), a truncated file, a pickle with code
+        raise V2MError(f"cannot be read as a Diff-V2M training checkpoint ({' '.join(str(e).split())[:160]})",
+                       path) from None
+
+
+def _checkpoint_config(checkpoint: Mapping) -> DiffV2MConfig:
+    try:
+        return DiffV2MConfig.from_dict(checkpoint["hyper_parameters"]["config"])
+    except (KeyError, TypeError, ValueError):
+        raise V2MError("the checkpoint was not written by v2m's Diff-V2M training (no config in it)") from None
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, vae: OfficialVAE) -> Path:
+    """A Lightning checkpoint of :class:`DiffV2MModule` -> our pipeline folder (config, online
+    weights, the DiT's EMA weights when it has them, and ``vae``), which
+    :meth:`DiffV2MPipeline.load` reads. Single-file checkpoints only (DDP, FSDP with full state
+    dicts); convert a DeepSpeed checkpoint folder with DeepSpeed's ``zero_to_fp32`` first."""
+    from ..models.diffv2m.convert import load_into
+    from ..models.diffv2m.pipeline import DiffV2MPipeline
+
+    state = _read_checkpoint(checkpoint)
+    config = _checkpoint_config(state)
+    with torch.device("meta"):
+        model = DiffV2M(config)
+    load_into(model, {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    ema = state.get("ema", {}).get("weights") or None
+    folder = Path(folder)
+    DiffV2MPipeline(config, model.eval(), vae, ema, str(folder)).save(folder)
+    return folder
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    trainer: pl.Trainer
+    module: DiffV2MModule
+    checkpoint: Path  # out/checkpoints/last.ckpt
+    final: Path | None  # out/final, the exported pipeline (None when interrupted or without a VAE)
+
+
+def _load_vae(source: str | os.PathLike | OfficialVAE) -> OfficialVAE:
+    return source if isinstance(source, OfficialVAE) else OfficialVAE.from_pretrained(os.fspath(source), device="cpu")
+
+
+def _default_precision() -> str:
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _loggers(out: Path) -> list:
+    """TensorBoard (scalars and audio samples) in ``out/logs`` and the same scalars as CSV in
+    ``out/metrics`` (easy to read without TensorBoard)."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    return [TensorBoardLogger(save_dir=str(out), name="logs"), CSVLogger(save_dir=str(out), name="metrics")]
+
+
+def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data_dir: str | os.PathLike,
+        out_dir: str | os.PathLike, *, init: str | None = None, max_epochs: int = 50, max_steps: int = -1,
+        batch_size: int = 32, num_workers: int = 4, accumulate: int = 1, precision: str | None = None,
+        devices: int | str | Sequence[int] = "auto", num_nodes: int = 1, strategy: str = "auto",
+        val_every: int | None = None, sample_every: int = 0, sampler: str = "dpm", sample_steps: int | None = None,
+        checkpoint_every: int = 150, log_every: int = 50, crop_seconds: int | None = None, seed: int = 42,
+        resume: bool = True, vae: str | os.PathLike | OfficialVAE | None = None, progress: bool = True,
+        callbacks: Sequence[pl.Callback] = (), accelerator: str = "auto") -> FitResult:
+    """Train Diff-V2M on the prepared dataset ``data_dir``; everything goes to ``out_dir``.
+
+    ``config_or_path``: a :class:`DiffV2MConfig`, a config dict or a config file (ours or the
+    official ``model_config_odf.json``). ``init``: fine-tune from a pipeline source
+    (:meth:`DiffV2MPipeline.load`: our folder or the official checkpoint): its config and online
+    weights (the EMA starts afresh); a config given as well then only supplies the training
+    section. When ``out_dir/checkpoints/last.ckpt`` exists and ``resume`` is on, training
+    continues from it (weights, optimiser, schedule, EMA, step and epoch) with the checkpoint's
+    config.
+
+    ``vae``: the VAE (a source for :meth:`OfficialVAE.from_pretrained`, or one); by default
+    ``init``'s, else the one the dataset was encoded with (its ``dataset.json``). It is required
+    when the dataset has no pre-encoded latents (training encodes the audio), and needed for
+    audio samples and the exported pipeline.
+
+    The official run: batch 32 per GPU, ``accumulate=4``, 2 GPUs, 16-mixed precision, 50 epochs,
+    a checkpoint every 150 steps. ``val_every``: validate every this many optimiser steps (None:
+    after each epoch; never when the dataset has no val split). ``sample_every``: audio samples
+    every this many steps (0: never). ``precision``: Lightning's ("bf16-mixed", "16-mixed",
+    "32-true"; default bf16-mixed on a GPU that has it, else 32-true). ``strategy``: "auto",
+    "ddp" (with unused-parameter detection: film_choose leaves one branch without gradient),
+    "fsdp", "deepspeed" (needs the ``deepspeed`` package) or any Lightning strategy name.
+
+    At the end (unless interrupted) the final state is written to ``last.ckpt`` and exported as
+    the pipeline folder ``out_dir/final`` (with the EMA weights, its default)."""
+    from ..data.modules import DiffV2MDataModule
+    from ..models.diffv2m.pipeline import DiffV2MPipeline
+
+    out = Path(out_dir)
+    checkpoint_dir = out / "checkpoints"
+    last = checkpoint_dir / "last.ckpt"
+    resume_from = last if resume and last.exists() else None
+    lightning_strategy = STRATEGIES.get(strategy, strategy)
+    if "deepspeed" in str(lightning_strategy) and importlib.util.find_spec("deepspeed") is None:
+        raise V2MError(f"strategy {strategy!r} needs the deepspeed package (pip install deepspeed)")
+
+    # the config and the starting weights
+    given = None if config_or_path is None else _as_config(config_or_path)
+    pipeline = None
+    if resume_from is not None and resume_from.is_file():
+        config = _checkpoint_config(_read_checkpoint(resume_from))
+        if given is not None and given != config:
+            rank_zero_warn(f"resuming from {resume_from} with the config it was trained with, not the one given")
+    elif init is not None:
+        pipeline = DiffV2MPipeline.load(init, device="cpu", weights="online")
+        config = pipeline.config if given is None else replace(pipeline.config, training=given.training)
+    elif given is not None:
+        config = given
+    else:
+        raise V2MError("no config: give a config (or its file), or init= a pipeline to fine-tune")
+
+    datamodule = DiffV2MDataModule(data_dir, batch_size=batch_size, num_workers=num_workers,
+                                   max_seconds=config.conditioning.max_seconds, crop_seconds=crop_seconds,
+                                   seed=seed, pin_memory=torch.cuda.is_available())
+    summary = datamodule.summary
+    has_latents = summary.get("clips_with_codec", 0) == summary.get("clips", 0) > 0
+    codec = summary.get("codec") or {}
+    if has_latents and int(codec.get("hop_length", config.downsampling)) != config.downsampling:
+        raise V2MError(f"the dataset's latents have a hop of {codec.get('hop_length')} samples but the model's "
+                       f"VAE has {config.downsampling}", data_dir)
+
+    # the VAE
+    if vae is None and init is not None:
+        if pipeline is None:  # resuming: the fine-tuned pipeline's VAE is still the one to use
+            pipeline = DiffV2MPipeline.load(init, device="cpu", weights="online")
+        vae = pipeline.vae
+    elif vae is None and has_latents and codec.get("source"):
+        try:
+            vae = _load_vae(codec["source"])
+        except V2MError as e:
+            rank_zero_warn(f"the dataset's VAE cannot be loaded ({e}): no audio samples, no exported pipeline")
+            vae = None
+    elif vae is not None:
+        vae = _load_vae(vae)
+    if vae is None and not has_latents:
+        raise V2MError("has no pre-encoded latents (prepare it with --codec), so training needs the VAE to "
+                       "encode its audio: pass vae= (or init=)", data_dir)
+    if vae is not None and (vae.latent_dim != config.dit.io_channels or vae.hop_length != config.downsampling):
+        raise V2MError(f"the VAE ({vae.latent_dim} latent channels, hop {vae.hop_length}) does not fit the model "
+                       f"({config.dit.io_channels} channels, hop {config.downsampling})")
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = DiffV2MModule(config, vae, model=None if pipeline is None or resume_from else pipeline.model,
+                           sample_every=sample_every, sampler=sampler, sample_steps=sample_steps, seed=seed)
+
+    datamodule.setup("validate")
+    has_val = len(datamodule.datasets["val"]) > 0
+    validation = ({"limit_val_batches": 0} if not has_val else
+                  {"check_val_every_n_epoch": 1} if not val_every else
+                  {"val_check_interval": int(val_every) * int(accumulate), "check_val_every_n_epoch": None})
+    checkpointing = pl.callbacks.ModelCheckpoint(dirpath=str(checkpoint_dir), save_top_k=0, save_last=True,
+                                                 every_n_train_steps=checkpoint_every, enable_version_counter=False)
+    trainer = pl.Trainer(default_root_dir=str(out), logger=_loggers(out), callbacks=[checkpointing, *callbacks],
+                         max_epochs=max_epochs, max_steps=max_steps, accumulate_grad_batches=accumulate,
+                         precision=precision or _default_precision(), accelerator=accelerator, devices=devices,
+                         num_nodes=num_nodes, strategy=lightning_strategy, log_every_n_steps=log_every,
+                         num_sanity_val_steps=0, enable_progress_bar=progress, enable_model_summary=progress,
+                         **validation)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+
+    final = None
+    if not trainer.interrupted:
+        trainer.save_checkpoint(last, weights_only=False)  # the final state, whatever checkpoint_every is
+        if trainer.is_global_zero:
+            if vae is None:
+                rank_zero_warn("no VAE: the final pipeline is not exported (use export_checkpoint with a VAE)")
+            else:
+                final = export_checkpoint(last, out / "final", vae)
+    return FitResult(trainer, module, last, final)
