@@ -57,7 +57,7 @@ class RhythmPredictor(nn.Module):
 
     def forward(self, semantic, class_label, scene_cut, pseudo_beat, mask) -> torch.Tensor:
         x = zscore(semantic) if self.official else zscore(semantic, mask)
-        x = x + self.cut_embed(scene_cut.long().clamp(0, 1)) + self.beat_mlp(pseudo_beat[..., None].float())
+        x = x + self.cut_embed(scene_cut.long().clamp(0, 1)) + self.beat_mlp(pseudo_beat[..., None].to(x.dtype))
         x = torch.cat([self.class_embed(class_label.long())[:, None], x], 1)
         x = self.proj_in(x)
         attn_mask = None if self.official else torch.cat([mask.new_ones(mask.shape[0], 1), mask], 1)
@@ -121,18 +121,19 @@ class Conditioner(nn.Module):
         ``seconds_start`` and ``seconds_total`` [B]; the true rhythm (``odf`` [B, T], ``mel`` or
         ``tempogram`` [B, T, 16]) when training."""
         T = self.config.max_seconds
-        semantic = _fit(batch["clip"].float(), T)
+        dtype = self.semantic_out.weight.dtype  # inputs follow the weights (float32, bf16, fp16)
+        semantic = _fit(batch["clip"].to(dtype), T)
         B = semantic.shape[0]
         mask = _fit(batch["mask"].bool(), T)
         class_label = batch.get("class_label")
         class_label = torch.full((B,), 2, device=semantic.device) if class_label is None else class_label.long()
         class_label = class_label.clamp(0, self.config.num_classes - 1)
-        scene_cut, pseudo_beat = _fit(batch["scene_cut"], T), _fit(batch["pseudo_beat"].float(), T)
+        scene_cut, pseudo_beat = _fit(batch["scene_cut"], T), _fit(batch["pseudo_beat"].to(dtype), T)
 
         predicted = self.predictor(semantic, class_label, scene_cut, pseudo_beat, mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.official):
             predicted_tokens = self.rhythm_tokens(predicted)
-        color = _fit(batch["color"].float(), T)
+        color = _fit(batch["color"].to(dtype), T)
         cond = Conditions(
             semantic=self.semantic_out(self.semantic_in(semantic)), semantic_mask=mask,
             predicted_rhythm=predicted, predicted_tokens=predicted_tokens,
@@ -142,7 +143,7 @@ class Conditioner(nn.Module):
             seconds_total=self.seconds_total(torch.as_tensor(batch["seconds_total"], device=semantic.device)))
         key = RHYTHM_KEYS[self.config.rhythm_type]
         if batch.get(key) is not None:
-            true = _fit(batch[key].float(), T)
+            true = _fit(batch[key].to(dtype), T)
             true = true[..., None] if true.ndim == 2 else true
             true_mask = _fit(batch.get("rhythm_mask", batch["mask"]).bool(), T)
             cond.true_rhythm = zscore(true) if self.official else zscore(true, true_mask)

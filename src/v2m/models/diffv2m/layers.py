@@ -123,7 +123,7 @@ class FourierTime(nn.Module):
         self.weight = nn.Parameter(torch.randn(n, 1))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        f = (2 * math.pi * t[:, None]) @ self.weight.T
+        f = (2 * math.pi * t[:, None].to(self.weight.dtype)) @ self.weight.T
         return torch.cat([f.cos(), f.sin()], -1)
 
 
@@ -141,4 +141,4 @@ class NumberEmbedder(nn.Module):
         x = (values.float().clamp(self.low, self.high) - self.low) / (self.high - self.low)
         x = x[:, None]
         f = x * self.freqs[None] * 2 * math.pi
-        return self.proj(torch.cat([x, f.sin(), f.cos()], -1))[:, None, :]
+        return self.proj(torch.cat([x, f.sin(), f.cos()], -1).to(self.proj.weight.dtype))[:, None, :]
