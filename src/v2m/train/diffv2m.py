@@ -49,7 +49,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from ..errors import V2MError
 from ..models.diffv2m.config import DiffV2MConfig
-from ..models.diffv2m.model import DiffV2M
+from ..models.diffv2m.model import DiffV2M, rhythm_loss
 from ..models.diffv2m.sampling import DEFAULT_STEPS, SAMPLERS
 from ..models.diffv2m.vae import OfficialVAE
 
@@ -141,9 +141,7 @@ def validation_loss(model: DiffV2M, batch: dict, latents: torch.Tensor, times: S
         losses[f"diffusion_t{value:g}"] = ((v.float() - target.float()) ** 2).mean()
     losses["diffusion"] = torch.stack(list(losses.values())).mean()
     if cond.true_rhythm is not None:
-        mask = cond.true_mask.float()[..., None]
-        err = (cond.predicted_rhythm.float() - cond.true_rhythm.float()) ** 2 * mask
-        losses["rhythm"] = err.sum() / (mask.sum() * err.shape[-1]).clamp(min=1)
+        losses["rhythm"] = rhythm_loss(cond)
     losses["loss"] = losses["diffusion"] + losses.get("rhythm", 0.0)
     return losses
 

@@ -98,8 +98,13 @@ class DiffV2M(nn.Module):
         target = noise * alpha - latents * sigma
         losses = {"diffusion": ((v.float() - target.float()) ** 2).mean()}
         if cond.true_rhythm is not None:
-            m = cond.true_mask.float()[..., None]
-            err = (cond.predicted_rhythm.float() - cond.true_rhythm.float()) ** 2 * m
-            losses["rhythm"] = err.sum() / (m.sum() * err.shape[-1]).clamp(min=1)
+            losses["rhythm"] = rhythm_loss(cond)
         losses["loss"] = sum(losses.values())
         return losses
+
+
+def rhythm_loss(cond: Conditions) -> torch.Tensor:
+    """The rhythm predictor's MSE to the true rhythm, over every clip's real seconds."""
+    m = cond.true_mask.float()[..., None]
+    err = (cond.predicted_rhythm.float() - cond.true_rhythm.float()) ** 2 * m
+    return err.sum() / (m.sum() * err.shape[-1]).clamp(min=1)
