@@ -1,0 +1,168 @@
+"""ControllableV2M: video encoder -> music-feature curves -> condition tokens -> MusicGen LM.
+
+From the per-second video features (:mod:`.encoder`), four heads predict the music-feature
+curves of stad.md at one frame per second: pitch (1025), chroma (12), loudness (1), spectral
+centroid (1). The concatenated curves become one condition token per second (a Linear to the
+LM width), which MusicGen's language model (transformers ``MusicgenForCausalLM``, from scratch
+or initialised from a published MusicGen decoder) cross-attends to while predicting EnCodec
+tokens in the delay pattern [0, 1, 2, 3].
+
+Training loss (stad.md, all weights 1): cross-entropy over the 4 codebooks; the cross-modal
+alignment loss on the LM's input embeddings and on its final states (the change of the music
+embedding between seconds s < e, predicted from the video of [s, e) by a 2-layer transformer
+that cross-attends to the music at s); the L1 of each predicted curve to the true one. With
+probability 0.1 the curves feeding the LM are rescaled by 4 x Dirichlet(1, 1, 1, 1).
+
+Fixed defects of the official code: the curves are predicted at one frame per second by
+per-second heads (the official ConvTranspose1d(k=1, stride 2, padding 4) left every odd frame
+bias-only and dropped the first and last seconds); the L1 losses compare the unscaled
+predictions (the official ones compared the Dirichlet-rescaled curves); padded seconds and
+frames are masked out of every loss.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import MUSIC_FEATURES, StadConfig
+from .encoder import VideoEncoder, apply_video_controls, normalise_hist
+
+TARGET_KEYS = {"pitch": "pitch", "chroma": "chroma", "loudness": "loudness", "spectral": "spectral_centroid"}
+VIDEO_KEYS = ("semantic", "hist", "area", "start", "move")
+
+
+def delay_pattern(codes: torch.Tensor, special: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codes [B, K, F] -> the delayed sequence [B, K, F + K - 1] (codebook k shifted right by k,
+    ``special`` elsewhere) and its validity mask."""
+    B, K, n = codes.shape
+    out = codes.new_full((B, K, n + K - 1), special)
+    valid = torch.zeros(B, K, n + K - 1, dtype=torch.bool, device=codes.device)
+    for k in range(K):
+        out[:, k, k : k + n] = codes[:, k]
+        valid[:, k, k : k + n] = True
+    return out, valid
+
+
+def undelay(sequence: torch.Tensor, n: int) -> torch.Tensor:
+    """The inverse of :func:`delay_pattern`: [B, K, >= n + K - 1] -> [B, K, n]."""
+    return torch.stack([sequence[:, k, k : k + n] for k in range(sequence.shape[1])], 1)
+
+
+class Stad(nn.Module):
+    def __init__(self, config: StadConfig, lm: nn.Module | None = None):
+        super().__init__()
+        from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+        self.config = config
+        v, c = config.video, config.lm
+        self.encoder = VideoEncoder(v)
+        self.heads = nn.ModuleDict({name: nn.Linear(v.width, ch) for name, ch in MUSIC_FEATURES.items()})
+        self.condition = nn.Linear(sum(MUSIC_FEATURES.values()), c.hidden_size)
+        if lm is None:
+            lm = MusicgenForCausalLM(MusicgenDecoderConfig(
+                vocab_size=c.card, num_codebooks=c.num_codebooks, hidden_size=c.hidden_size,
+                num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads, ffn_dim=c.ffn_dim,
+                dropout=c.dropout, max_position_embeddings=max(2048, c.frame_rate * v.max_seconds + 8),
+                pad_token_id=c.card, bos_token_id=c.card))
+        self.lm = lm
+        self.video_proj = nn.Linear(v.width, c.hidden_size)
+        layer = nn.TransformerDecoderLayer(c.hidden_size, 4, dim_feedforward=c.hidden_size, dropout=0.0,
+                                           batch_first=True, norm_first=True)
+        self.align = nn.TransformerDecoder(layer, 2)
+
+    # --- video -> curves -> condition tokens ---------------------------------------------------
+
+    def video_features(self, batch: dict, video_controls=(), generator=None) -> torch.Tensor:
+        """[B, T, width] from the batch's object streams (``semantic``, ``hist`` raw counts,
+        ``area``, ``start``, ``move``, ``time_mask``), after the video controls."""
+        streams = {k: batch[k].float() for k in VIDEO_KEYS}
+        streams["hist"] = normalise_hist(streams["hist"])
+        if video_controls:
+            streams = apply_video_controls(streams, video_controls)
+        return self.encoder(*(streams[k] for k in VIDEO_KEYS), time_mask=batch.get("time_mask"), generator=generator)
+
+    def curves(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The predicted music-feature curves, [B, T, channels] each."""
+        return {name: head(video) for name, head in self.heads.items()}
+
+    def condition_tokens(self, curves: dict[str, torch.Tensor], music_controls=()) -> torch.Tensor:
+        """[B, T, hidden]: the curves (scaled by the music controls) as one token per second."""
+        scaled = dict(curves)
+        for c in music_controls:
+            for name in scaled:
+                if c.applies_to(name):
+                    scaled[name] = scaled[name] * c.weight
+        return self.condition(torch.cat([scaled[name] for name in MUSIC_FEATURES], -1))
+
+    # --- the LM ----------------------------------------------------------------------------------
+
+    def _input_embeddings(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The sum of the codebooks' embeddings of ``inputs`` [B, K, S] -> [B, S, hidden]."""
+        embed = self.lm.model.decoder.embed_tokens
+        return sum(embed[k](inputs[:, k]) for k in range(inputs.shape[1]))
+
+    def lm_logits(self, inputs: torch.Tensor, conditions: torch.Tensor, condition_mask: torch.Tensor | None = None,
+                  **kwargs):
+        """Logits [B, K, S, card] for ``inputs`` [B, K, S] (teacher forcing), and the outputs."""
+        B, K, S = inputs.shape
+        out = self.lm(input_ids=inputs.reshape(B * K, S), encoder_hidden_states=conditions,
+                      encoder_attention_mask=None if condition_mask is None else condition_mask.long(),
+                      output_hidden_states=True, **kwargs)
+        return out.logits.reshape(B, K, S, -1), out
+
+    def alignment_loss(self, music: torch.Tensor, video: torch.Tensor, seconds: int, rng: random.Random) -> torch.Tensor:
+        """The cross-modal alignment loss: L1 between the change of the mean music embedding from
+        second s to second e and its prediction from the video of [s, e)."""
+        fr = self.config.lm.frame_rate
+        s = rng.randint(0, seconds - 2)
+        e = rng.randint(s + 1, seconds - 1)
+        start = music[:, s * fr : (s + 1) * fr].mean(1, keepdim=True)
+        end = music[:, e * fr : (e + 1) * fr].mean(1, keepdim=True)
+        predicted = self.align(self.video_proj(video[:, s:e]), start).sum(1, keepdim=True)
+        return F.l1_loss(predicted, end - start)
+
+    def training_loss(self, batch: dict, generator: torch.Generator | None = None, seed: int | None = None):
+        """All terms of stad.md's loss for one batch (see the module docstring). ``batch``: the
+        object streams, the true curves (``pitch`` [B, T, 1025], ``chroma`` [B, T, 12],
+        ``loudness`` and ``spectral_centroid`` [B, T]), ``mask`` [B, T] (real seconds), ``codes``
+        [B, 4, 50 T] and ``codes_mask`` [B, 50 T]."""
+        rng = random.Random(seed if seed is not None else int(torch.randint(0, 2**31, (1,), generator=generator)))
+        card = self.config.lm.card
+        video = self.video_features(batch, generator=generator)
+        T = video.shape[1]
+        mask = batch["mask"].bool()[:, :T]
+        curves = self.curves(video)
+        losses = {}
+        m = mask.float()[..., None]
+        for name, key in TARGET_KEYS.items():
+            target = batch[key].float()
+            target = target[..., None] if target.ndim == 2 else target
+            err = (curves[name] - target[:, :T]).abs() * m
+            losses[name] = err.sum() / (m.sum() * err.shape[-1]).clamp(min=1)
+        fed = curves
+        if self.training and rng.random() < self.config.dirichlet_p:
+            weights = 4 * np.random.default_rng(rng.getrandbits(32)).dirichlet([1, 1, 1, 1])
+            fed = {name: curves[name] * float(w) for name, w in zip(MUSIC_FEATURES, weights)}
+        conditions = self.condition_tokens(fed)
+
+        codes = batch["codes"].long()
+        codes_mask = batch.get("codes_mask")
+        delayed, valid = delay_pattern(codes, card)
+        if codes_mask is not None:
+            valid = valid & delay_pattern(codes_mask.long()[:, None].expand_as(codes), 0)[0].bool()
+        inputs = torch.cat([torch.full_like(delayed[..., :1], card), delayed[..., :-1]], -1)  # BOS, shifted right
+        logits, out = self.lm_logits(inputs, conditions, mask)
+        targets = delayed.masked_fill(~valid, 0)  # the special token is never a target
+        ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+        losses["ce"] = (ce * valid.reshape(-1)).sum() / valid.sum().clamp(min=1)
+        seconds = int(mask.sum(1).min())
+        if seconds >= 2:
+            losses["align_input"] = self.alignment_loss(self._input_embeddings(inputs), video, seconds, rng)
+            losses["align_output"] = self.alignment_loss(out.hidden_states[-1], video, seconds, rng)
+        losses["loss"] = sum(losses.values())
+        return losses

@@ -1,0 +1,135 @@
+"""ControllableV2M: the video encoder on the official fixture, the model's losses, controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from v2m.controls import MusicControl, VideoControl
+from v2m.data.official import clip_tensors, load_stad_clip
+from v2m.models.stad import LMConfig, Stad, StadConfig, VideoConfig
+from v2m.models.stad.encoder import random_drop, rotate_and_sum
+from v2m.models.stad.model import delay_pattern, undelay
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stad_example" / "0102_0011"
+
+
+def tiny_config(**video) -> StadConfig:
+    return StadConfig(video=VideoConfig(width=32, layers=2, heads=2, **video),
+                      lm=LMConfig(hidden_size=32, num_layers=2, num_heads=2, ffn_dim=64))
+
+
+def fixture_batch(B: int = 2, seconds: int = 35) -> dict:
+    t = clip_tensors(load_stad_clip(FIXTURE), seconds=seconds)
+    one = {"semantic": t["semantic"], "hist": t["hist"], "area": t["area"], "start": t["start"], "move": t["move"],
+           "time_mask": t["time_mask"]}
+    return {k: torch.from_numpy(np.stack([v] * B)) for k, v in one.items()}
+
+
+def training_batch(B=2, T=35, real=31, seed=0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    batch = fixture_batch(B, T)
+    batch["semantic"][1] = batch["semantic"][1].roll(1, dims=0)  # two different clips
+    mask = torch.arange(T)[None].expand(B, T) < real
+    batch.update(mask=mask, pitch=torch.randn(B, T, 1025, generator=g), chroma=torch.randn(B, T, 12, generator=g),
+                 loudness=torch.randn(B, T, generator=g), spectral_centroid=torch.randn(B, T, generator=g),
+                 codes=torch.randint(0, 2048, (B, 4, 50 * T), generator=g),
+                 codes_mask=torch.arange(50 * T)[None].expand(B, -1) < 50 * real)
+    return batch
+
+
+def test_official_fixture_runs_through_the_encoder():
+    model = Stad(tiny_config()).eval()
+    batch = fixture_batch()
+    with torch.no_grad():
+        tokens = model.encoder.tokens(*(batch[k].float() for k in ("semantic", "hist", "area", "start", "move")))
+        video = model.video_features(batch)
+    assert tokens.shape == (2, 35, 768) and video.shape == (2, 35, 32) and torch.isfinite(video).all()
+    # items of a batch are encoded independently (the official layer attended across the batch)
+    other = fixture_batch()
+    other["semantic"][1] = torch.randn_like(other["semantic"][1])
+    with torch.no_grad():
+        assert torch.allclose(model.video_features(other)[0], video[0], atol=1e-5)
+
+
+def test_movement_rotates_each_object():
+    tokens = torch.randn(1, 3, 8)
+    still = rotate_and_sum(tokens, torch.zeros(1, 2, 3, 2))
+    torch.testing.assert_close(still[0, 0], tokens[0].sum(0))  # no movement: the plain sum
+    move = torch.zeros(1, 1, 3, 2)
+    move[0, 0, 1, 0] = torch.pi / 2  # object 1 moves in x: its first-half pairs turn by 90 degrees
+    turned = rotate_and_sum(tokens, move)[0, 0]
+    expect = tokens[0].sum(0).clone()
+    a, b = tokens[0, 1, 0:4:2], tokens[0, 1, 1:4:2]
+    expect[0:4:2] += -a + b
+    expect[1:4:2] += -b - a
+    torch.testing.assert_close(turned, expect, atol=1e-5, rtol=1e-5)
+
+
+def test_feature_free_guidance_drops_whole_units():
+    x = torch.ones(2, 10, 5, 4)
+    dropped = random_drop(x.clone(), 10, 0.15, torch.Generator().manual_seed(0))
+    gone = (dropped.reshape(2, 10, -1).abs().sum(-1) == 0)
+    assert int(gone.sum()) == 3  # ceil(20 units x 0.15), whole shots
+
+
+def test_delay_pattern_round_trip():
+    codes = torch.randint(0, 2048, (2, 4, 9))
+    delayed, valid = delay_pattern(codes, 2048)
+    assert delayed.shape == (2, 4, 12) and int(valid.sum()) == 2 * 4 * 9
+    assert (delayed[:, 3, :3] == 2048).all() and torch.equal(undelay(delayed, 9), codes)
+
+
+def test_losses_and_overfitting_two_clips():
+    torch.manual_seed(0)
+    model = Stad(tiny_config(max_seconds=6))
+    batch = training_batch(T=6, real=5)
+    losses = model.training_loss(batch, seed=0)
+    assert set(losses) == {"pitch", "chroma", "loudness", "spectral", "ce", "align_input", "align_output", "loss"}
+    assert 6.5 < float(losses["ce"]) < 9.0  # about log(2048) at the start
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(120):
+        loss = model.training_loss(batch, seed=step)["loss"]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    model.eval()
+    with torch.no_grad():
+        after = model.training_loss(batch, seed=0)
+    assert float(after["ce"]) < 0.6 * float(losses["ce"]) and float(after["pitch"]) < float(losses["pitch"])
+
+
+def test_music_control_changes_only_its_curve():
+    model = Stad(tiny_config()).eval()
+    with torch.no_grad():
+        curves = model.curves(model.video_features(fixture_batch()))
+        base = model.condition_tokens(curves)
+        fed = {}
+        model.condition.register_forward_hook(lambda m, i, o: fed.update(x=i[0]))
+        model.condition_tokens(curves, [MusicControl("pitch", 2.0)])
+    pitch = slice(0, 1025)
+    torch.testing.assert_close(fed["x"][..., pitch], 2 * curves["pitch"])
+    torch.testing.assert_close(fed["x"][..., 1025:], torch.cat([curves[k] for k in ("chroma", "loudness", "spectral")], -1))
+    assert not torch.allclose(model.condition(fed["x"]), base)
+
+
+@pytest.mark.parametrize("feature,key", [("semantic", "semantic"), ("color", "hist"), ("area", "area"),
+                                         ("position", "start"), ("move", "move")])
+def test_video_control_scales_exactly_its_stream(feature, key):
+    from v2m.models.stad.encoder import apply_video_controls
+
+    streams = {k: v.float() for k, v in fixture_batch().items() if k != "time_mask"}
+    out = apply_video_controls(streams, [VideoControl(1, 2, feature, 0.5)])
+    for k in streams:
+        changed = ~torch.isclose(out[k], streams[k])
+        if k != key:
+            assert not changed.any(), k
+        else:
+            where = changed.nonzero()
+            assert len(where) > 0
+            axes = (2, 3) if k == "move" else (1, 2)  # shot and object axes
+            assert (where[:, axes[0]] == 1).all() and (where[:, axes[1]] == 2).all()
