@@ -133,3 +133,27 @@ def test_video_control_scales_exactly_its_stream(feature, key):
             assert len(where) > 0
             axes = (2, 3) if k == "move" else (1, 2)  # shot and object axes
             assert (where[:, axes[0]] == 1).all() and (where[:, axes[1]] == 2).all()
+
+
+def test_generation_is_seeded_exact_and_continues_a_prompt():
+    torch.manual_seed(0)
+    model = Stad(tiny_config(max_seconds=4)).eval()
+    batch = fixture_batch(B=1, seconds=4)
+    cond, mask, _ = model.conditions_for(batch)
+    g = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    a = model.generate(cond, mask, frames=37, generator=g(0))
+    assert a.shape == (1, 4, 37) and int(a.max()) < 2048  # exactly the frames asked for, no special tokens
+    assert torch.equal(a, model.generate(cond, mask, frames=37, generator=g(0)))
+    assert not torch.equal(a, model.generate(cond, mask, frames=37, generator=g(1)))
+    b = model.generate(cond, mask, frames=60, prompt=a[..., :25], generator=g(2))
+    assert torch.equal(b[..., :25], a[..., :25]) and not torch.equal(b[..., 25:37], a[..., 25:37])
+    # the KV cache gives what a full forward pass gives
+    single, _, _ = model.conditions_for(batch, guidance=False)
+    c = model.generate(single, mask[:1], frames=12, cfg_scale=1.0, top_k=1, generator=g(0))  # greedy
+    delayed, _ = delay_pattern(c, 2048)
+    inputs = torch.cat([torch.full_like(delayed[..., :1], 2048), delayed[..., :-1]], -1)
+    with torch.no_grad():
+        logits, _ = model.lm_logits(inputs, single, mask[:1])
+    greedy = logits.argmax(-1)  # [1, K, S]
+    for k in range(4):
+        assert torch.equal(greedy[0, k, k : k + 12], c[0, k])

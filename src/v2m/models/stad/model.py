@@ -166,3 +166,67 @@ class Stad(nn.Module):
             losses["align_output"] = self.alignment_loss(out.hidden_states[-1], video, seconds, rng)
         losses["loss"] = sum(losses.values())
         return losses
+
+    # --- generation ------------------------------------------------------------------------------
+
+    def conditions_for(self, batch: dict, video_controls=(), music_controls=(), guidance: bool = True):
+        """Condition tokens for ``batch`` and, with ``guidance``, the unconditional ones (every
+        video stream dropped, as feature-free guidance trains the model to expect): [2B, T, H]
+        (conditional first), the seconds mask, and the predicted curves."""
+        video = self.video_features(batch, video_controls)
+        curves = self.curves(video)
+        cond = self.condition_tokens(curves, music_controls)
+        mask = batch.get("mask", batch.get("time_mask"))
+        mask = torch.ones(cond.shape[:2], dtype=torch.bool, device=cond.device) if mask is None else mask.bool()
+        if guidance:
+            empty = {**batch, **{k: torch.zeros_like(batch[k]) for k in VIDEO_KEYS}}
+            uncond = self.condition_tokens(self.curves(self.video_features(empty)))
+            cond, mask = torch.cat([cond, uncond]), torch.cat([mask, mask])
+        return cond, mask, curves
+
+    @torch.no_grad()
+    def generate(self, conditions: torch.Tensor, mask: torch.Tensor, frames: int, cfg_scale: float = 3.0,
+                 prompt: torch.Tensor | None = None, temperature: float = 1.0, top_k: int = 250,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample EnCodec tokens [B, K, frames] in the delay pattern with a KV cache.
+
+        ``conditions`` / ``mask``: from :meth:`conditions_for` ([2B, ...] with guidance when
+        ``cfg_scale`` != 1, the unconditional half second: logits = uncond + scale (cond - uncond)).
+        ``prompt`` [B, K, P]: tokens the result must start with (continuing a previous window);
+        they are kept as they are and the model continues after them."""
+        K, card = self.config.lm.num_codebooks, self.config.lm.card
+        guided = cfg_scale != 1.0
+        B = conditions.shape[0] // 2 if guided else conditions.shape[0]
+        device = conditions.device
+        steps = frames + K - 1
+        seq = torch.full((B, K, steps + 1), card, dtype=torch.long, device=device)  # position 0: BOS
+        forced = torch.zeros(B, K, steps + 1, dtype=torch.bool, device=device)
+        if prompt is not None:
+            P = min(prompt.shape[-1], frames)
+            for k in range(K):
+                seq[:, k, 1 + k : 1 + k + P] = prompt[:, k, :P]
+                forced[:, k, 1 + k : 1 + k + P] = True
+        past = None
+        for s in range(steps):
+            step_in = seq[:, :, s : s + 1]
+            step_in = torch.cat([step_in, step_in]) if guided else step_in
+            logits, out = self.lm_logits(step_in, conditions, mask, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = logits[:, :, -1].float()  # [B(x2), K, card]
+            if guided:
+                c, u = logits.chunk(2)
+                logits = u + (c - u) * cfg_scale
+            logits = logits / max(temperature, 1e-5)
+            if top_k:
+                kth = logits.topk(min(top_k, logits.shape[-1]), -1).values[..., -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            probs = logits.softmax(-1).reshape(B * K, -1)
+            token = torch.multinomial(probs, 1, generator=generator).reshape(B, K)
+            position = s + 1
+            for k in range(K):  # the delay pattern: codebook k is special before step k and after its end
+                special = position - 1 - k < 0 or position - 1 - k >= frames
+                if special:
+                    token[:, k] = card
+            keep = forced[:, :, position]
+            seq[:, :, position] = torch.where(keep, seq[:, :, position], token)
+        return undelay(seq[:, :, 1:], frames)
