@@ -157,3 +157,51 @@ def test_generation_is_seeded_exact_and_continues_a_prompt():
     greedy = logits.argmax(-1)  # [1, K, S]
     for k in range(4):
         assert torch.equal(greedy[0, k, k : k + 12], c[0, k])
+
+
+def test_windows_plan_exact_frames_and_prompts():
+    from v2m.models.stad.generator import plan_windows
+
+    assert plan_windows(12.0, 30, 10, 50) == [(0, 600, 0)]
+    plan = plan_windows(61.3, 30, 10, 50)
+    assert plan[0] == (0, 1500, 0) and all(p == 500 for _, _, p in plan[1:])
+    covered = plan[-1][0] * 50 + plan[-1][1]
+    assert covered == round(61.3 * 50)  # exactly the duration, no extra seconds
+
+
+def test_window_shots_cut_trajectories():
+    from v2m.models.stad.generator import window_shots
+
+    shots = load_stad_clip(FIXTURE)  # 3, 8, 10, 7, 3 seconds
+    part = window_shots(shots, 5, 10)  # seconds 5..15: the end of shot 1 and the start of shot 2
+    assert [s.seconds for s in part] == [6, 4]
+    np.testing.assert_array_equal(part[0].position, shots[1].position[..., 2:])
+    np.testing.assert_array_equal(part[1].position, shots[2].position[..., :4])
+
+
+def test_stad_generator_end_to_end(tmp_path, tiny_encodec):
+    from v2m.analysis.timeline import Analysis  # noqa: F401  (the request carries an analysis)
+    from v2m.codecs import EncodecCodec
+    from v2m.controls import Controls
+    from v2m.models.base import GenerationRequest
+    from v2m.models.stad.generator import StadGenerator
+    from v2m.models.stad.pipeline import StadPipeline
+
+    torch.manual_seed(0)
+    config = tiny_config()
+    folder = tmp_path / "stad"
+    StadPipeline(config, Stad(config).eval(), EncodecCodec.load(str(tiny_encodec), device="cpu")).save(folder)
+    pipeline = StadPipeline.load(str(folder), device="cpu")
+    shots = load_stad_clip(FIXTURE)
+
+    class FakeAnalysis:
+        meta = {"source": {"path": "clip.mp4"}}
+
+    gen = StadGenerator(pipeline=pipeline, decompose=lambda path: shots, window=4, overlap=1)
+    request = GenerationRequest(FakeAnalysis(), 6.5, Controls(), seed=0)
+    music = gen.generate(request)
+    assert music.audio.shape == (2, int(6.5 * 32000)) and music.info["frames"] == 325
+    again = gen.generate(request)
+    np.testing.assert_array_equal(music.audio, again.audio)  # seeded
+    louder = gen.generate(GenerationRequest(FakeAnalysis(), 6.5, Controls.parse(["pitch,3"], [], None, None), seed=0))
+    assert not np.array_equal(louder.audio, music.audio)  # a control changes the music

@@ -1,0 +1,110 @@
+"""ControllableV2M behind v2m's generator interface: objects -> tokens -> audio, any length.
+
+The video is decomposed once into shots and objects (:mod:`v2m.analysis.objects`). Music is
+generated in windows of ``window`` seconds: the first from scratch, each next one continuing
+from the last ``overlap`` seconds of tokens before it (they are its prompt, so the music runs on
+without a seam) and conditioned on the objects of its own seconds. The result is exactly the
+requested duration: round(duration x 50) token frames, decoded by EnCodec and cut to the sample.
+Controls (``--video-control``, ``--music-control``) act on the inputs as ControllableV2M defines
+them; guidance on the video conditions is ``cfg_scale``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ...data.official import StadShot, clip_tensors
+from ..base import GeneratedMusic, GenerationRequest
+from .pipeline import StadPipeline
+
+
+def window_shots(shots: list[StadShot], start: int, seconds: int) -> list[StadShot]:
+    """The shots of seconds [start, start + seconds) of a video whose ``shots`` follow each other,
+    each cut to its seconds inside the window (trajectory and all)."""
+    out, t = [], 0
+    for shot in shots:
+        a, b = t, t + shot.seconds
+        t = b
+        lo, hi = max(a, start), min(b, start + seconds)
+        if hi <= lo:
+            continue
+        position = shot.position[..., lo - a : hi - a]
+        out.append(StadShot(shot.semantic, shot.hist, shot.area, shot.start, position))
+    return out
+
+
+def plan_windows(duration: float, window: int, overlap: int, frame_rate: int) -> list[tuple[int, int, int]]:
+    """(start second, frames to generate, prompt frames) per window covering round(duration x
+    frame_rate) frames; each window after the first starts ``overlap`` seconds before the end of
+    the previous one and takes those frames as its prompt."""
+    total = int(round(duration * frame_rate))
+    plan, start, done = [], 0, 0
+    while done < total:
+        frames = min(window * frame_rate, total - start * frame_rate)
+        prompt = done - start * frame_rate
+        plan.append((start, frames, prompt))
+        done = start * frame_rate + frames
+        start = start + window - overlap
+    return plan
+
+
+class StadGenerator:
+    name = "stad"
+
+    def __init__(self, checkpoint: str | None = None, device: str = "auto", cfg_scale: float = 3.0,
+                 window: int = 30, overlap: int = 10, sam: str | None = None, clip: str | None = None,
+                 pipeline: StadPipeline | None = None, decompose=None, **_):
+        from ...errors import V2MError
+
+        if pipeline is None and not checkpoint:
+            raise V2MError("ControllableV2M needs --checkpoint (a folder from `v2m train stad`; the paper "
+                           "released no weights)")
+        self.pipeline = pipeline or StadPipeline.load(checkpoint, device=device)
+        self.cfg_scale, self.window, self.overlap = cfg_scale, window, overlap
+        self.device, self.sam, self.clip = device, sam, clip
+        self._decompose = decompose
+
+    def decompose(self, video: str) -> list[StadShot]:
+        if self._decompose is not None:
+            return self._decompose(video)
+        from ...analysis.objects import decompose
+
+        kwargs = {k: v for k, v in (("sam", self.sam), ("clip", self.clip)) if v}
+        return decompose(video, device=self.device, max_shots=None, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, request: GenerationRequest) -> GeneratedMusic:
+        from ... import music
+
+        p = self.pipeline
+        cfg = p.config
+        fr, sr = cfg.lm.frame_rate, cfg.sample_rate
+        path = request.analysis.meta.get("source", {}).get("path")
+        shots = self.decompose(path)
+        g = torch.Generator().manual_seed(request.seed)
+        tokens = None
+        for start, frames, prompt_frames in plan_windows(request.duration, self.window, self.overlap, fr):
+            seconds = math.ceil(frames / fr)
+            t = clip_tensors(window_shots(shots, start, seconds), cfg.video.max_shots, cfg.video.n_objects,
+                             cfg.video.max_seconds)
+            batch = {k: torch.from_numpy(np.asarray(t[k]))[None].to(p.device)
+                     for k in ("semantic", "hist", "area", "start", "move", "time_mask")}
+            batch["mask"] = batch["time_mask"]
+            cond, mask, _ = p.model.conditions_for(batch, request.controls.video, request.controls.music,
+                                                   guidance=self.cfg_scale != 1.0)
+            prompt = None if tokens is None or prompt_frames <= 0 else tokens[..., -prompt_frames:]
+            window_tokens = p.model.generate(cond, mask, frames, self.cfg_scale, prompt=prompt, generator=g)
+            tokens = window_tokens if tokens is None else torch.cat([tokens, window_tokens[..., prompt_frames:]], -1)
+        audio = p.codec.decode({"codes": tokens[0].cpu().numpy()})
+        n = int(round(request.duration * sr))
+        audio = np.pad(audio, ((0, 0), (0, max(0, n - audio.shape[1]))))[:, :n]
+        stereo = np.repeat(audio[:1], 2, 0).astype(np.float32)
+        peak = float(np.abs(stereo).max())
+        stereo = stereo / peak * 0.95 if peak > 0 else stereo
+        b = music.beats(stereo, sr)
+        return GeneratedMusic(audio=stereo, sample_rate=sr, beats=b.times, downbeats=b.downbeats,
+                              info={"model": "stad", "shots": len(shots), "frames": int(tokens.shape[-1]),
+                                    "bpm": round(b.tempo, 1), "weights": p.source})
