@@ -205,3 +205,23 @@ def test_stad_generator_end_to_end(tmp_path, tiny_encodec):
     np.testing.assert_array_equal(music.audio, again.audio)  # seeded
     louder = gen.generate(GenerationRequest(FakeAnalysis(), 6.5, Controls.parse(["pitch,3"], [], None, None), seed=0))
     assert not np.array_equal(louder.audio, music.audio)  # a control changes the music
+
+
+def test_lm_starts_from_a_musicgen_decoder(tmp_path):
+    from dataclasses import replace
+
+    from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration, T5Config
+
+    t5 = T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8, vocab_size=100)
+    enc = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=8, upsampling_ratios=[8, 5, 4, 4],
+                        codebook_size=2048, codebook_dim=8, target_bandwidths=[2.2], num_lstm_layers=1)
+    dec = MusicgenDecoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64)
+    published = MusicgenForConditionalGeneration(MusicgenConfig(text_encoder=t5.to_dict(), audio_encoder=enc.to_dict(),
+                                                                decoder=dec.to_dict()))
+    published.save_pretrained(tmp_path / "musicgen")
+    config = tiny_config()
+    config = replace(config, lm=replace(config.lm, init_from=str(tmp_path / "musicgen")))
+    model = Stad(config)
+    assert torch.equal(model.lm.lm_heads[2].weight, published.decoder.lm_heads[2].weight)
+    with pytest.raises(ValueError, match="another"):
+        Stad(replace(config, lm=replace(config.lm, num_layers=3)))

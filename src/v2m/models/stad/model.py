@@ -5,7 +5,9 @@ curves of stad.md at one frame per second: pitch (1025), chroma (12), loudness (
 centroid (1). The concatenated curves become one condition token per second (a Linear to the
 LM width), which MusicGen's language model (transformers ``MusicgenForCausalLM``, from scratch
 or initialised from a published MusicGen decoder) cross-attends to while predicting EnCodec
-tokens in the delay pattern [0, 1, 2, 3].
+tokens in the delay pattern [0, 1, 2, 3]. ``LMConfig.init_from`` starts the LM from a published
+MusicGen decoder (the official code trains it from scratch; starting from MusicGen is the natural
+improvement stad.md names); its cross-attention then learns to read our condition tokens.
 
 Training loss (stad.md, all weights 1): cross-entropy over the 4 codebooks; the cross-modal
 alignment loss on the LM's input embeddings and on its final states (the change of the music
@@ -53,6 +55,16 @@ def undelay(sequence: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack([sequence[:, k, k : k + n] for k in range(sequence.shape[1])], 1)
 
 
+def musicgen_decoder(source: str):
+    """The language model (decoder) of a published MusicGen (``facebook/musicgen-small``,
+    ``-medium``, a hub id or a local folder); its text encoder and EnCodec are dropped."""
+    from transformers import MusicgenForConditionalGeneration
+
+    from ...weights import load_pretrained
+
+    return load_pretrained(MusicgenForConditionalGeneration, source, "MusicGen").decoder
+
+
 class Stad(nn.Module):
     def __init__(self, config: StadConfig, lm: nn.Module | None = None):
         super().__init__()
@@ -63,6 +75,13 @@ class Stad(nn.Module):
         self.encoder = VideoEncoder(v)
         self.heads = nn.ModuleDict({name: nn.Linear(v.width, ch) for name, ch in MUSIC_FEATURES.items()})
         self.condition = nn.Linear(sum(MUSIC_FEATURES.values()), c.hidden_size)
+        if lm is None and c.init_from:
+            lm = musicgen_decoder(c.init_from)
+            got = lm.config
+            if (got.hidden_size, got.num_hidden_layers, got.num_attention_heads, got.num_codebooks, got.vocab_size) != \
+                    (c.hidden_size, c.num_layers, c.num_heads, c.num_codebooks, c.card):
+                raise ValueError(f"{c.init_from} has a {got.hidden_size}-wide, {got.num_hidden_layers}-layer decoder; "
+                                 "the config asks for another (use StadConfig() for small, StadConfig.medium())")
         if lm is None:
             lm = MusicgenForCausalLM(MusicgenDecoderConfig(
                 vocab_size=c.card, num_codebooks=c.num_codebooks, hidden_size=c.hidden_size,
