@@ -1,0 +1,60 @@
+"""Benchmark ControllableV2M generation: tokens per second and real-time factor with the KV cache.
+
+    python benchmarks/bench_stad.py                 # musicgen-small-size LM (1024 x 24 x 16) on the GPU
+    python benchmarks/bench_stad.py --size tiny     # the tests' tiny config (CPU)
+
+Random weights (speed does not depend on them). One clip of ``--seconds`` (10) with classifier-free
+guidance (the LM runs on a batch of 2), top-k 250. A token frame is 4 codebook tokens = 1/50 s
+of audio; real time = seconds of audio per second of compute (target: >= 4x on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from v2m.models.stad import LMConfig, Stad, StadConfig, VideoConfig
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=["small", "tiny"], default="small")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    config = StadConfig() if args.size == "small" else StadConfig(
+        video=VideoConfig(width=32, layers=2, heads=2), lm=LMConfig(hidden_size=32, num_layers=2, num_heads=2, ffn_dim=64))
+    torch.manual_seed(0)
+    model = Stad(config).to(device).eval()
+    T = config.video.max_seconds
+    batch = {"semantic": torch.randn(1, 10, 5, 768), "hist": torch.rand(1, 10, 5, 3, 256), "area": torch.rand(1, 10, 5, 1),
+             "start": torch.rand(1, 10, 5, 2) * 2 - 1, "move": torch.randn(1, T, 10, 5, 2),
+             "time_mask": torch.ones(1, T, dtype=torch.bool)}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    frames = args.seconds * config.lm.frame_rate
+    with torch.inference_mode():
+        cond, mask, _ = model.conditions_for(batch)
+        model.generate(cond, mask, 10)  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        model.generate(cond, mask, frames, generator=torch.Generator(device=device).manual_seed(0))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+    steps = frames + config.lm.num_codebooks - 1
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    n = sum(p.numel() for p in model.lm.parameters()) / 1e6
+    print(f"{name}; {args.size} LM ({n:.1f} M parameters), CFG 3, KV cache: {args.seconds} s of tokens in {wall:.2f} s")
+    print(f"  {steps / wall:.1f} decoding steps/s ({4 * frames / wall:.0f} tokens/s) -> {args.seconds / wall:.2f}x real time")
+    if device.type == "cuda":
+        print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
+if __name__ == "__main__":
+    main()
