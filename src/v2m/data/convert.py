@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import numpy as np
 from .. import music
 from ..analysis.export import write_features
 from ..errors import V2MError
-from ..fsutil import atomic_path, write_bytes_atomic
+from ..fsutil import atomic_dir, atomic_path, write_bytes_atomic
 from ..media import read_audio, write_wav
 from .datasets import read_manifest
 from .prepare import PrepareSettings, write_manifest
@@ -75,10 +74,8 @@ def export_official(root: str | os.PathLike, out_dir: str | os.PathLike, class_l
         raise V2MError("has no clips", root)
     n = int(round(summary["settings"]["clip_seconds"]))
     name = name or root.resolve().name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     configs = []
-    try:
+    with atomic_dir(out) as staging:
         for split in ("train", "val", "test"):
             chosen = [r for r in rows if r["split"] == split]
             if not chosen:
@@ -104,17 +101,6 @@ def export_official(root: str | os.PathLike, out_dir: str | os.PathLike, class_l
             (staging / f"dataset_{split}.json").write_text(json.dumps(config, indent=4))
             configs.append(f"dataset_{split}.json")
         (staging / MARKER).write_text(json.dumps({"from": str(root.resolve()), "configs": configs}))
-        os.chmod(staging, 0o755)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return [out / c for c in configs]
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ...codecs import ENCODEC_DEFAULT, EncodecCodec
+from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
 from .config import StadConfig
 from .model import Stad
@@ -39,24 +38,11 @@ class StadPipeline:
         """Write the pipeline as a folder, built beside it and moved into place."""
         from safetensors.torch import save_file
 
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        with atomic_dir(folder) as tmp:
             (tmp / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
             state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
             save_file(state, str(tmp / "model.safetensors"), metadata={"format": "v2m-stad"})
             self.codec.model.save_pretrained(tmp / "encodec")
-            os.chmod(tmp, 0o755)
-            if folder.exists():
-                old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-                folder.rename(old)
-                tmp.rename(folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, source: str, device: str = "auto") -> "StadPipeline":
