@@ -197,7 +197,7 @@ def test_stad_generator_end_to_end(tmp_path, tiny_encodec):
     class FakeAnalysis:
         meta = {"source": {"path": "clip.mp4"}}
 
-    gen = StadGenerator(pipeline=pipeline, decompose=lambda path: shots, window=4, overlap=1)
+    gen = StadGenerator(pipeline=pipeline, decompose=lambda analysis: shots, window=4, overlap=1)
     request = GenerationRequest(FakeAnalysis(), 6.5, Controls(), seed=0)
     music = gen.generate(request)
     assert music.audio.shape == (2, int(6.5 * 32000)) and music.info["frames"] == 325

@@ -82,12 +82,38 @@ def save_stad_clip(shots: list[StadShot], folder: str | os.PathLike) -> None:
             torch.save(torch.from_numpy(np.ascontiguousarray(shot.semantic)).half(), tmp)
 
 
+def merge_shots(shots: list[StadShot], max_shots: int) -> list[StadShot]:
+    """At most ``max_shots`` shots covering the same seconds: while there are more, the shortest
+    shot joins the one before it (the first joins the second), which keeps its objects and
+    continues its trajectory from where it ended with the merged shot's movement. The official
+    code drops the shots after the 10th, and with them the video of their seconds."""
+    shots = list(shots)
+    while len(shots) > max(1, max_shots):
+        i = min(range(len(shots)), key=lambda k: (shots[k].seconds, -k))
+        a, b = (i - 1, i) if i > 0 else (0, 1)
+        keep, tail = shots[a], shots[b]
+        if b == i:
+            o = min(keep.position.shape[0], tail.position.shape[0])
+            moved = tail.position[:o] + (keep.position[:o, :, -1:] if keep.seconds else 0.0)
+            position = np.concatenate([keep.position[:o], moved], axis=2)
+            shots[a : b + 1] = [StadShot(keep.semantic, keep.hist, keep.area, keep.start, position)]
+        else:  # the first shot is the shortest: the second takes its seconds, before its own
+            o = min(keep.position.shape[0], tail.position.shape[0])
+            still = np.zeros_like(keep.position[:o])  # its objects wait at their start position
+            position = np.concatenate([still, tail.position[:o]], axis=2)
+            shots[a : b + 1] = [StadShot(tail.semantic, tail.hist, tail.area, tail.start, position)]
+    return shots
+
+
 def clip_tensors(shots: list[StadShot], max_shots: int = 10, n_objects: int = 5, seconds: int = 35) -> dict:
-    """Padded arrays for one clip: ``semantic`` (S, O, 768), ``hist`` (S, O, 3, 256), ``area``
-    (S, O, 1), ``start`` (S, O, 2), ``move`` (seconds, S, O, 2), ``shot_mask`` (S,),
-    ``time_mask`` (seconds,), ``shot_of_second`` (seconds,) (-1 after the last shot)."""
+    """Padded arrays for one clip: ``semantic`` (S, O, D) (D = 768 for CLIP ViT-L/14-336),
+    ``hist`` (S, O, 3, 256), ``area`` (S, O, 1), ``start`` (S, O, 2), ``move`` (seconds, S, O, 2),
+    ``shot_mask`` (S,), ``time_mask`` (seconds,), ``shot_of_second`` (seconds,) (-1 after the last
+    shot). More than ``max_shots`` shots are merged (:func:`merge_shots`)."""
     S, O = max_shots, n_objects
-    out = {"semantic": np.zeros((S, O, 768), np.float32), "hist": np.zeros((S, O, 3, 256), np.float32),
+    shots = merge_shots(shots, S)
+    dim = shots[0].semantic.shape[1] if shots else 768
+    out = {"semantic": np.zeros((S, O, dim), np.float32), "hist": np.zeros((S, O, 3, 256), np.float32),
            "area": np.zeros((S, O, 1), np.float32), "start": np.zeros((S, O, 2), np.float32),
            "move": np.zeros((seconds, S, O, 2), np.float32), "shot_mask": np.zeros(S, bool),
            "time_mask": np.zeros(seconds, bool), "shot_of_second": np.full(seconds, -1, np.int64)}

@@ -67,13 +67,15 @@ class StadGenerator:
         self.device, self.sam, self.clip = device, sam, clip
         self._decompose = decompose
 
-    def decompose(self, video: str) -> list[StadShot]:
+    def decompose(self, analysis) -> list[StadShot]:
+        """The video's shots and objects (:func:`v2m.analysis.objects.decompose`), from its analysis."""
+        path = analysis.meta.get("source", {}).get("path")
         if self._decompose is not None:
-            return self._decompose(video)
-        from ...analysis.objects import decompose
+            return self._decompose(analysis)
+        from ...analysis.objects import DEFAULT_SAM, decompose
 
-        kwargs = {k: v for k, v in (("sam", self.sam), ("clip", self.clip)) if v}
-        return decompose(video, device=self.device, max_shots=None, **kwargs)
+        return decompose(path, analysis.shots, analysis.duration, sam=self.sam or DEFAULT_SAM, clip=self.clip or "stad",
+                         device=self.device, progress=True)
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
@@ -82,8 +84,7 @@ class StadGenerator:
         p = self.pipeline
         cfg = p.config
         fr, sr = cfg.lm.frame_rate, cfg.sample_rate
-        path = request.analysis.meta.get("source", {}).get("path")
-        shots = self.decompose(path)
+        shots = self.decompose(request.analysis)
         g = torch.Generator().manual_seed(request.seed)
         tokens = None
         for start, frames, prompt_frames in plan_windows(request.duration, self.window, self.overlap, fr):
