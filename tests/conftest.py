@@ -93,3 +93,20 @@ def tiny_oobleck_repo(tmp_path_factory):
     AutoencoderOobleck(encoder_hidden_size=16, downsampling_ratios=[2, 4, 4, 8, 8], channel_multiples=[1, 1, 1, 1, 1],
                        decoder_channels=4, decoder_input_channels=8).save_pretrained(folder / "vae")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sam(tmp_path_factory):
+    """SAM with the real structure (ViT encoder, prompt encoder, mask decoder) at 64 px."""
+    import torch
+    from transformers import SamConfig, SamMaskDecoderConfig, SamModel, SamPromptEncoderConfig, SamVisionConfig
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-sam")
+    vision = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8,
+                             output_channels=32, mlp_dim=64, global_attn_indexes=[1], window_size=4, num_pos_feats=16)
+    prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4)
+    decoder = SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
+                                   iou_head_hidden_dim=32)
+    SamModel(SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)).save_pretrained(folder)
+    return folder

@@ -161,22 +161,6 @@ def test_histograms_count_bgr():
 # --- the real path: SAM and CLIP from folders ------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_sam(tmp_path_factory):
-    import torch
-    from transformers import SamConfig, SamMaskDecoderConfig, SamModel, SamPromptEncoderConfig, SamVisionConfig
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-sam")
-    vision = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8,
-                             output_channels=32, mlp_dim=64, global_attn_indexes=[1], window_size=4, num_pos_feats=16)
-    prompt = SamPromptEncoderConfig(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4)
-    decoder = SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
-                                   iou_head_hidden_dim=32)
-    SamModel(SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)).save_pretrained(folder)
-    return folder
-
-
 def test_decomposition_with_tiny_sam_and_clip(tmp_path, tiny_sam, tiny_clip, events_video):
     from v2m.analysis.semantic import ClipEmbedder
 

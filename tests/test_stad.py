@@ -225,3 +225,35 @@ def test_lm_starts_from_a_musicgen_decoder(tmp_path):
     assert torch.equal(model.lm.lm_heads[2].weight, published.decoder.lm_heads[2].weight)
     with pytest.raises(ValueError, match="another"):
         Stad(replace(config, lm=replace(config.lm, num_layers=3)))
+
+
+def test_generate_with_stad_end_to_end(tmp_path, tiny_encodec, tiny_sam, tiny_clip, capsys):
+    """`v2m generate --model stad` from files only: a trained-model folder, SAM and CLIP folders."""
+    from v2m.cli import main
+    from v2m.codecs import EncodecCodec
+    from v2m.media import probe, read_audio
+    from v2m.models.stad.pipeline import StadPipeline
+    from v2m.synthetic import write_video
+
+    torch.manual_seed(0)
+    config = tiny_config(semantic_dim=24)  # the tiny CLIP's embedding size
+    folder = tmp_path / "stad"
+    StadPipeline(config, Stad(config).eval(), EncodecCodec.load(str(tiny_encodec), device="cpu")).save(folder)
+    video = write_video(tmp_path / "v.mp4", duration=5.0, fps=5, size=(64, 48), cut_times=[2.0]).path
+    args = ["generate", str(video), "--model", "stad", "--checkpoint", str(folder), "--sam", str(tiny_sam),
+            "--clip", str(tiny_clip), "--device", "cpu", "--no-midi"]
+    assert main([*args, "-o", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 shot(s), 1 window(s), 250 token frames" in err
+    assert probe(str(tmp_path / "a.mp4")).has_audio
+    a = read_audio(tmp_path / "a.wav", 32000, channels=2)
+    assert a.shape[1] == 5 * 32000 and np.abs(a).max() > 0.01
+    assert main([*args, "-o", str(tmp_path / "b.mp4"), "--music-control", "pitch,3"]) == 0
+    assert not np.array_equal(read_audio(tmp_path / "b.wav", 32000, channels=2), a)
+    # a malformed control and missing SAM weights: one line each, nothing written
+    assert main([*args, "-o", str(tmp_path / "c.mp4"), "--music-control", "tempo,2"]) == 2
+    assert "pitch" in capsys.readouterr().err
+    code = main([*args[:7], str(tmp_path / "no-sam"), *args[8:], "-o", str(tmp_path / "d.mp4")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "SAM weights" in err
+    assert not (tmp_path / "c.mp4").exists() and not (tmp_path / "d.mp4").exists()

@@ -157,16 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
     gen.add_argument("-o", "--output", metavar="PATH",
                      help="output video (one input) or folder (several); default: <name>_scored.<ext> beside it")
-    gen.add_argument("--model", default="composer", choices=["composer", "diffv2m"],
-                     help="music generator: composer (offline, default) or diffv2m (Diff-V2M; a GPU is advised)")
+    gen.add_argument("--model", default="composer", choices=["composer", "diffv2m", "stad"],
+                     help="music generator: composer (offline, default), diffv2m (Diff-V2M) or stad "
+                     "(ControllableV2M, takes the controls); a GPU is advised for both neural models")
     gen.add_argument("--checkpoint", metavar="PATH",
-                     help="model weights: our folder, the official .ckpt, or a hub id (diffv2m default: TaylorJi/Diff-V2M)")
+                     help="model weights: diffv2m: our folder, the official .ckpt, or a hub id (default "
+                     "TaylorJi/Diff-V2M); stad: a folder from `v2m train stad` (no weights were published)")
     g = gen.add_argument_group("neural models")
     g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
                    "official DDIM (250 steps)")
     g.add_argument("--steps", type=_positive_int, metavar="N", help="diffv2m: sampling steps")
-    g.add_argument("--cfg", type=float, metavar="SCALE", help="diffv2m: classifier-free guidance scale (3)")
-    g.add_argument("--clip", metavar="MODEL", help="diffv2m: the CLIP it was trained with (default ViT-B/32)")
+    g.add_argument("--cfg", type=float, metavar="SCALE", help="classifier-free guidance scale (3); stad: guidance "
+                   "on the video conditions, 1 = none")
+    g.add_argument("--clip", metavar="MODEL", help="the CLIP the model was trained with (diffv2m default ViT-B/32, "
+                   "stad default ViT-L/14-336); a hub id or folder")
+    g.add_argument("--sam", metavar="MODEL", help="stad: SAM for the objects, a hub id or folder (default "
+                   "facebook/sam-vit-base; the paper used facebook/sam-vit-huge)")
     g = gen.add_argument_group("controls (ControllableV2M's vocabulary)")
     g.add_argument("--music-control", action="append", default=[], metavar="FEATURE,WEIGHT",
                    help="scale a music feature: pitch | chroma | loudness | spectral | all (repeatable)")
@@ -314,10 +320,13 @@ def cmd_generate(args) -> int:
     if any(c.feature in ("area", "position") for c in controls.video) and args.model == "composer":
         print("v2m: warning: area and position controls need objects; the composer does not use them",
               file=sys.stderr)
-    if args.model != "composer" and (args.music_control or args.video_control or args.tempo or args.key):
+    if args.model == "diffv2m" and (args.music_control or args.video_control or args.tempo or args.key):
         print(f"v2m: warning: {args.model} takes no controls; they are ignored", file=sys.stderr)
+    if args.model == "stad" and (args.tempo or args.key):
+        print("v2m: warning: stad takes music and video controls, not --tempo or --key; they are ignored",
+              file=sys.stderr)
     generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont,
-                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip)
+                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip, sam=args.sam)
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)
@@ -333,9 +342,11 @@ def cmd_generate(args) -> int:
         for r in done:
             info = r.info
             share = "" if r.cuts_on_beats is None else f", {100 * r.cuts_on_beats:.0f}% of cuts on a beat"
-            what = (f"{info.get('key', '')} {info.get('bpm', '')} BPM {info.get('palette', '')}" if args.model == "composer"
-                    else f"{info.get('bpm', '')} BPM, {info.get('windows', 1)} window(s), {info.get('steps')} "
-                    f"{info.get('sampler')} steps")
+            what = {"composer": f"{info.get('key', '')} {info.get('bpm', '')} BPM {info.get('palette', '')}",
+                    "diffv2m": f"{info.get('bpm', '')} BPM, {info.get('windows', 1)} window(s), {info.get('steps')} "
+                    f"{info.get('sampler')} steps",
+                    "stad": f"{info.get('bpm', '')} BPM, {info.get('shots')} shot(s), {info.get('windows', 1)} "
+                    f"window(s), {info.get('frames')} token frames"}[args.model]
             print(f"{r.video}: {r.duration:.1f} s, {what}{share}", file=sys.stderr)
     if failed:
         if len(videos) > 1:

@@ -40,6 +40,9 @@ def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
     """``cls.from_pretrained(source)``, or :class:`WeightsUnavailable` saying what to do.
 
     ``what`` names the model in messages ("CLIP"); ``flag`` is the option that turns it off."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars: noise around v2m's own output
     source = os.path.expanduser(source)
     local = os.path.isdir(source)
     if not local and looks_like_path(source):

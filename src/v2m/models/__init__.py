@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from .base import GeneratedMusic, GenerationRequest, Generator
 
-GENERATORS = ("composer", "diffv2m")  # stad joins when it lands
+GENERATORS = ("composer", "diffv2m", "stad")
 
 
 def get_generator(name: str = "composer", *, checkpoint: str | None = None, device: str = "auto",
                   soundfont: str | None = None, **options) -> Generator:
     """The generator called ``name``, ready to use. ``options`` go to neural generators
-    (diffv2m: sampler, steps, cfg_scale, clip)."""
+    (diffv2m: sampler, steps, cfg_scale, clip; stad: cfg_scale, sam, clip)."""
     if name == "composer":
         from .composer import Composer
 
@@ -21,6 +21,10 @@ def get_generator(name: str = "composer", *, checkpoint: str | None = None, devi
         from .diffv2m.generator import DiffV2MGenerator
 
         return DiffV2MGenerator(checkpoint, device=device, **{k: v for k, v in options.items() if v is not None})
+    if name == "stad":
+        from .stad.generator import StadGenerator
+
+        return StadGenerator(checkpoint, device=device, **{k: v for k, v in options.items() if v is not None})
     raise ValueError(f"unknown model {name!r}; available: {', '.join(GENERATORS)}")
 
 

@@ -35,6 +35,8 @@ from torch import nn
 
 from .config import VideoConfig
 
+TOKEN_DIM = 3 * 256  # width of an object token: that of the colour encoding
+
 
 def _sinusoid(index: torch.Tensor, dim: int) -> torch.Tensor:
     """[..., dim] sin/cos (interleaved) encoding of ``index`` [...]."""
@@ -132,14 +134,18 @@ class VideoEncoder(nn.Module):
     def __init__(self, config: VideoConfig):
         super().__init__()
         self.config = config
-        self.proj = nn.Linear(config.semantic_dim, config.width)
+        # object tokens are as wide as the colour encoding (3 x 256 = 768, CLIP ViT-L/14-336's size);
+        # embeddings of another CLIP are mapped to that width first
+        self.semantic_in = nn.Identity() if config.semantic_dim == TOKEN_DIM else nn.Linear(config.semantic_dim, TOKEN_DIM)
+        self.proj = nn.Linear(TOKEN_DIM, config.width)
         self.blocks = nn.ModuleList(Block(config.width, config.heads, config.dropout) for _ in range(config.layers))
         self.dropout = nn.Dropout(config.dropout)
 
     def tokens(self, semantic, hist, area, start, move) -> torch.Tensor:
         """Per-second tokens [B, T, 768] before the transformer (see the module docstring)."""
+        semantic = self.semantic_in(semantic.float())
         B, S, O, D = semantic.shape
-        sem = (semantic.float() + shot_encoding(S, O, D, semantic.device)) * area.float()
+        sem = (semantic + shot_encoding(S, O, D, semantic.device)) * area.float()
         tok = sem + position_encoding(start, D) + color_encoding(hist)
         return rotate_and_sum(tok.reshape(B, S * O, D), move.reshape(B, move.shape[1], S * O, 2))
 

@@ -64,18 +64,28 @@ class StadGenerator:
                            "released no weights)")
         self.pipeline = pipeline or StadPipeline.load(checkpoint, device=device)
         self.cfg_scale, self.window, self.overlap = cfg_scale, window, overlap
-        self.device, self.sam, self.clip = device, sam, clip
         self._decompose = decompose
+        if decompose is None:  # SAM and CLIP load now: missing weights fail before any video is read
+            from ...analysis.objects import DEFAULT_SAM, SamSegmenter
+            from ...analysis.semantic import ClipEmbedder
+
+            dev = str(self.pipeline.device)
+            self.segmenter = SamSegmenter(sam or DEFAULT_SAM, device=dev)
+            self.clip = ClipEmbedder(clip or "stad", device=dev)
+            want = self.pipeline.config.video.semantic_dim
+            if self.clip.dim != want:
+                raise V2MError(f"CLIP {self.clip.source} gives {self.clip.dim} values; this model was trained on "
+                               f"{want} (ControllableV2M uses CLIP ViT-L/14-336: --clip stad)")
 
     def decompose(self, analysis) -> list[StadShot]:
         """The video's shots and objects (:func:`v2m.analysis.objects.decompose`), from its analysis."""
-        path = analysis.meta.get("source", {}).get("path")
         if self._decompose is not None:
             return self._decompose(analysis)
-        from ...analysis.objects import DEFAULT_SAM, decompose
+        from ...analysis.objects import decompose
 
-        return decompose(path, analysis.shots, analysis.duration, sam=self.sam or DEFAULT_SAM, clip=self.clip or "stad",
-                         device=self.device, progress=True)
+        path = analysis.meta["source"]["path"]
+        return decompose(path, analysis.shots, analysis.duration, segmenter=self.segmenter, embedder=self.clip,
+                         progress=True)
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
@@ -87,7 +97,8 @@ class StadGenerator:
         shots = self.decompose(request.analysis)
         g = torch.Generator().manual_seed(request.seed)
         tokens = None
-        for start, frames, prompt_frames in plan_windows(request.duration, self.window, self.overlap, fr):
+        plan = plan_windows(request.duration, self.window, self.overlap, fr)
+        for start, frames, prompt_frames in plan:
             seconds = math.ceil(frames / fr)
             t = clip_tensors(window_shots(shots, start, seconds), cfg.video.max_shots, cfg.video.n_objects,
                              cfg.video.max_seconds)
@@ -107,5 +118,6 @@ class StadGenerator:
         stereo = stereo / peak * 0.95 if peak > 0 else stereo
         b = music.beats(stereo, sr)
         return GeneratedMusic(audio=stereo, sample_rate=sr, beats=b.times, downbeats=b.downbeats,
-                              info={"model": "stad", "shots": len(shots), "frames": int(tokens.shape[-1]),
+                              info={"model": "stad", "shots": len(shots), "frames": int(tokens.shape[-1]), "windows": len(plan),
+                                    "cfg_scale": self.cfg_scale,
                                     "bpm": round(b.tempo, 1), "weights": p.source})
