@@ -186,3 +186,24 @@ def test_missing_weights_are_a_clear_error(tmp_path, tiny_clip, events_video):
     with pytest.raises(WeightsUnavailable, match="SAM weights"):
         decompose(events_video.path, np.array([[0.0, 6.0]]), 6.0, sam=str(tmp_path / "no-sam"), clip=str(tiny_clip),
                   device="cpu")
+
+
+def test_analyze_objects_writes_the_official_files(events_video, tiny_sam, tiny_clip, tmp_path, capsys):
+    import json
+
+    from v2m.cli import main
+    from v2m.data.official import load_stad_clip
+
+    args = ["analyze", events_video.path, "-o", str(tmp_path / "out"), "--no-clip", "--objects", "--sam", str(tiny_sam),
+            "--object-clip", str(tiny_clip), "--device", "cpu", "-q"]
+    assert main(args) == 0, capsys.readouterr().err
+    folder = tmp_path / "out" / "events.mp4.objects"
+    shots = load_stad_clip(folder)  # the official reader takes them
+    summary = json.loads((folder / "objects.json").read_text())
+    assert len(shots) == len(summary["shots"]) == 3 and sum(s.seconds for s in shots) == 6
+    assert shots[0].semantic.shape == (5, 24) and (folder / "objects.png").stat().st_size > 0
+    # SAM that cannot load: one line, no objects folder
+    code = main([*args[:7], str(tmp_path / "no-sam"), *args[8:], "-o", str(tmp_path / "out2")])
+    err = capsys.readouterr().err
+    assert code == 1 and "SAM weights" in err and err.count("\n") == 1
+    assert not (tmp_path / "out2" / "events.mp4.objects").exists()

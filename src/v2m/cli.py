@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour-histogram recipe (3072 values; default rgbuv32, see docs)")
     g.add_argument("--size", type=int, default=256, metavar="PX", help="longest side of analysed frames (256)")
     g.add_argument("--device", default="auto", help="torch device for CLIP/TransNetV2: auto, cpu, cuda, cuda:1 ...")
+    g = a.add_argument_group("objects (ControllableV2M)")
+    g.add_argument("--objects", action="store_true", help="also decompose each video into shots x objects (SAM "
+                   "masks tracked at 1 Hz, per-object CLIP, colour, area, position, trajectory): <name>.objects/ "
+                   "with the official per-shot .npz/.pt files, objects.png and objects.json")
+    g.add_argument("--sam", metavar="MODEL", help="SAM for --objects: a hub id or folder (default "
+                   "facebook/sam-vit-base; the paper used facebook/sam-vit-huge)")
+    g.add_argument("--object-clip", metavar="MODEL", default="stad",
+                   help="CLIP for --objects (default stad = openai/clip-vit-large-patch14-336)")
     g = a.add_argument_group("runs")
     g.add_argument("--export-diffv2m", metavar="DIR", help="also write the official Diff-V2M layout to DIR")
     g.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
@@ -480,10 +488,11 @@ def cmd_analyze(args) -> int:
         force=args.force,
         progress=not args.quiet,
     )
-    analyses = []
+    analyses, outputs = [], []
     for out in report.outputs:
         try:
             analyses.append(Analysis.load(out))
+            outputs.append(out)
         except V2MError as e:
             report.failed.append((out, e.message))
     if args.export_diffv2m and analyses:
@@ -491,6 +500,8 @@ def cmd_analyze(args) -> int:
             export_diffv2m(analyses, args.export_diffv2m, warn=lambda m: print(m, file=sys.stderr))
         except V2MError as e:
             report.failed.append((e.path or args.export_diffv2m, e.message))
+    if args.objects and analyses:
+        report.failed += analyze_objects(analyses, outputs, args)
     if args.json:
         print(json.dumps({"videos": [a.summary() for a in analyses],
                           "failed": [{"path": p, "error": m} for p, m in report.failed]}))
@@ -505,6 +516,32 @@ def cmd_analyze(args) -> int:
             print(f"v2m: error: {path}: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def analyze_objects(analyses, outputs: list[str], args) -> list[tuple[str, str]]:
+    """``analyze --objects``: each analysed video's objects beside its analysis file; SAM and
+    CLIP load once (failing for all videos at once when they cannot); returns the failures."""
+    from tqdm.auto import tqdm
+
+    from .analysis.objects import DEFAULT_SAM, SamSegmenter, decompose, write_objects
+    from .analysis.semantic import ClipEmbedder
+    from .analysis.timeline import SUFFIX
+
+    segmenter = SamSegmenter(args.sam or DEFAULT_SAM, device=args.device)
+    embedder = ClipEmbedder(args.object_clip, device=args.device)
+    failed = []
+    for a, out in tqdm(list(zip(analyses, outputs)), desc="objects", unit="video", disable=True if args.quiet or len(analyses) < 2 else None,
+                  file=sys.stderr):
+        video = a.meta["source"]["path"]
+        folder = (out[: -len(SUFFIX)] if out.endswith(SUFFIX) else out) + ".objects"
+        try:
+            masks = []
+            shots = decompose(video, a.shots, a.duration, segmenter=segmenter, embedder=embedder,
+                              progress=not args.quiet, keep_masks=masks)
+            write_objects(shots, masks, folder, video)
+        except V2MError as e:
+            failed.append((e.path or video, e.message))
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
