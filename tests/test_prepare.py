@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from v2m.cli import main
 from v2m.data.official import clip_tensors, load_stad_clip
 from v2m.data.prepare import clip_spans, split_of
+from v2m.errors import V2MError
 from v2m.media import read_audio, write_wav
 from v2m.synthetic import corpus_music, write_video
 
@@ -192,3 +194,34 @@ def test_datasets_pad_mask_and_crop(sources, tmp_path):
     for s in shifted:
         n = int((s[0] == 0).sum())
         assert s.shape == codes.shape and torch.equal(s[:, : 300 - n], codes[:, n:])
+
+
+def test_prepare_stad_with_objects(sources, tmp_path, tiny_sam, tiny_clip, capsys):
+    from v2m.data.datasets import StadDataset
+    from v2m.data.modules import StadDataModule
+    from v2m.data.official import unpack_shots
+
+    out = tmp_path / "stad"
+    assert main(["prepare", str(sources / "a.mp4"), "-o", str(out), "--model", "stad", "--clip-seconds", "10",
+                 "--clip", str(tiny_clip), "--sam", str(tiny_sam), "--no-codec", "--splits", "100/0/0", "--device",
+                 "cpu", "-q"]) == 0, capsys.readouterr().err
+    rows = _manifest(out)
+    assert [r["objects"] for r in rows] == [True, True]
+    assert json.loads((out / "dataset.json").read_text())["clips_with_objects"] == 2
+    for r in rows:  # each clip holds the shots of its own seconds (cuts at 4 and 12 s)
+        with np.load(out / r["features"], allow_pickle=False) as z:
+            shots = unpack_shots(z)
+        assert sum(s.seconds for s in shots) == r["seconds"] == 10 and len(shots) == 2
+        assert shots[0].semantic.shape == (5, 24)
+    item = StadDataset(out, split="train", max_seconds=12, random_crop=False)[1]
+    assert item["has_objects"] and item["semantic"].shape == (10, 5, 24) and item["move"].shape == (12, 10, 5, 2)
+    assert torch.equal(item["time_mask"], item["mask"])  # the objects cover exactly the clip's seconds
+    crop = StadDataset(out, split="train", crop_seconds=4, random_crop=True, seed=3)[0]
+    assert crop["time_mask"].all() and crop["move"].shape[0] == 4
+    # a dataset made without objects cannot train ControllableV2M
+    plain = tmp_path / "plain"
+    assert main(["prepare", str(sources / "a.mp4"), "-o", str(plain), "--model", "stad", "--clip-seconds", "10",
+                 "--no-clip", "--no-codec", "-q"]) == 0
+    assert "without objects" in capsys.readouterr().err  # the default SAM needs CLIP: one warning
+    with pytest.raises(V2MError, match="without objects"):
+        StadDataModule(plain)

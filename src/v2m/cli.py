@@ -225,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="codec weights, hub id or local directory (default: facebook/encodec_32khz for stad, "
                        "stabilityai/stable-audio-open-1.0 for diffv2m); given explicitly, they must load")
     codec.add_argument("--no-codec", action="store_true", help="no codec targets (tokens / VAE latents)")
-    pr.add_argument("--device", default="auto", help="torch device for CLIP and the codec (auto, cpu, cuda ...)")
+    objects = pr.add_mutually_exclusive_group()
+    objects.add_argument("--sam", metavar="WEIGHTS", help="stad: SAM for the objects, hub id or local directory "
+                         "(default facebook/sam-vit-base; the paper used facebook/sam-vit-huge); given "
+                         "explicitly, it must load")
+    objects.add_argument("--no-objects", action="store_true", help="stad: no object decomposition")
+    pr.add_argument("--device", default="auto", help="torch device for CLIP, SAM and the codec (auto, cpu, cuda ...)")
     pr.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
     pr.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n", help="part i of n (0-based)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -368,19 +373,24 @@ def cmd_generate(args) -> int:
 def cmd_prepare(args) -> int:
     from .analysis import AnalysisSettings
     from .analysis.batch import load_embedder
+    from .analysis.objects import DEFAULT_SAM
     from .analysis.semantic import ALIASES
     from .codecs import DEFAULT_SOURCE, MODEL_CODEC
     from .data import PrepareSettings, parse_splits, run_prepare
 
     clip = None if args.no_clip else (args.clip or ALIASES[args.model])
     codec = None if args.no_codec else (args.codec or DEFAULT_SOURCE[MODEL_CODEC[args.model]])
+    sam = None if args.no_objects or args.model != "stad" else (args.sam or DEFAULT_SAM)
+    if args.sam and args.model != "stad":
+        print("v2m: warning: --sam is for --model stad; ignored", file=sys.stderr)
     settings = PrepareSettings(model=args.model, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
-                               splits=parse_splits(args.splits), codec=codec,
+                               splits=parse_splits(args.splits), codec=codec, sam=sam,
                                analysis=AnalysisSettings(clip=clip, device=args.device))
     if args.clip:  # asked for explicitly: it must load (the workers load their own copies)
         load_embedder(settings.analysis, required=True)
     summary, failed = run_prepare(args.inputs, args.output, settings, workers=args.workers, shard=args.shard,
-                                  progress=not args.quiet, codec_required=bool(args.codec))
+                                  progress=not args.quiet, codec_required=bool(args.codec),
+                                  objects_required=bool(args.sam) and args.model == "stad")
     if not args.quiet:
         print(f"{args.output}: {summary['clips']} clips from {summary['sources']} videos "
               f"({summary['hours']:.2f} h; train/val/test {summary['splits']['train']}/"

@@ -12,7 +12,10 @@ long, ``pseudo_beat`` [T]), the rhythm targets z-scored per clip (``odf`` [T], `
 ``seconds_total`` as the official timing conditioner expects.
 
 :class:`StadDataset` yields the per-second video timeline, the four music features normalised
-with the dataset's ``stats.json`` and the 32 kHz mono audio.
+with the dataset's ``stats.json``, the 32 kHz mono audio and, when the dataset has objects, the
+object streams of the window's seconds laid out by :func:`~v2m.data.official.clip_tensors`
+(``semantic`` [S, O, 768], ``hist`` [S, O, 3, 256], ``area`` [S, O, 1], ``start`` [S, O, 2],
+``move`` [T, S, O, 2], ``time_mask`` [T]; S = ``max_shots``, more shots are merged).
 
 Codec targets, when the dataset has them (``v2m prepare`` with a codec), are cropped to the same
 seconds and padded with their own mask: ``latents`` [64, frames] for Diff-V2M, one draw from
@@ -40,6 +43,7 @@ from torch.utils.data import Dataset
 from .. import music
 from ..codecs import OobleckCodec
 from ..media import read_audio
+from .official import clip_tensors, unpack_shots, window_shots
 
 
 def read_manifest(root: str | Path, split: str | None = None) -> list[dict]:
@@ -153,10 +157,12 @@ class DiffV2MDataset(_ClipDataset):
 class StadDataset(_ClipDataset):
     sample_rate, channels = 32000, 1
 
-    def __init__(self, root: str | Path, *args, target_shift: bool = False, **kwargs):
+    def __init__(self, root: str | Path, *args, target_shift: bool = False, max_shots: int = 10, n_objects: int = 5,
+                 **kwargs):
         super().__init__(root, *args, **kwargs)
         self.stats = music.FeatureStats.load(Path(root) / "stats.json")
         self.target_shift = target_shift
+        self.max_shots, self.n_objects = max_shots, n_objects
 
     def __getitem__(self, index: int) -> dict:
         row, z, start, n, out = self._load(index)
@@ -167,6 +173,11 @@ class StadDataset(_ClipDataset):
             out[kind] = torch.from_numpy(_pad(values, T).squeeze(-1) if values.shape[-1] == 1 else _pad(values, T))
         for name in ("motion", "brightness", "saturation", "warmth", "scene_cut"):
             out[name] = torch.from_numpy(_pad(z[name][start : start + n], T).astype(np.float32))
+        out["has_objects"] = "obj_seconds" in z
+        if out["has_objects"]:
+            shots = window_shots(unpack_shots(z), start, n)
+            t = clip_tensors(shots, self.max_shots, self.n_objects, T)
+            out.update({k: torch.from_numpy(t[k]) for k in ("semantic", "hist", "area", "start", "move", "time_mask")})
         if "codes" in z:
             codes, mask = self._frames(row, z["codes"], start, n)
             codes, mask = torch.from_numpy(codes.astype(np.int64)), torch.from_numpy(mask)

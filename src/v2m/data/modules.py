@@ -85,5 +85,12 @@ class StadDataModule(_PreparedDataModule):
 
     dataset_cls, model = StadDataset, "stad"
 
+    def __init__(self, root: str | Path, *args, max_shots: int = 10, n_objects: int = 5, **kwargs):
+        super().__init__(root, *args, **kwargs)
+        if self.summary.get("clips_with_objects", 0) < self.summary.get("clips", 0):
+            raise V2MError("has clips without objects (SAM or CLIP could not be loaded when it was prepared); "
+                           "run `v2m prepare --model stad` again with the weights to add them", root)
+        self.dataset_kwargs.update(max_shots=max_shots, n_objects=n_objects)
+
     def _split_kwargs(self, split: str) -> dict:
         return {"target_shift": split == "train"}

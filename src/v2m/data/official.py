@@ -82,6 +82,21 @@ def save_stad_clip(shots: list[StadShot], folder: str | os.PathLike) -> None:
             torch.save(torch.from_numpy(np.ascontiguousarray(shot.semantic)).half(), tmp)
 
 
+def window_shots(shots: list[StadShot], start: int, seconds: int) -> list[StadShot]:
+    """The shots of seconds [start, start + seconds) of a video whose ``shots`` follow each other,
+    each cut to its seconds inside the window (trajectory and all)."""
+    out, t = [], 0
+    for shot in shots:
+        a, b = t, t + shot.seconds
+        t = b
+        lo, hi = max(a, start), min(b, start + seconds)
+        if hi <= lo:
+            continue
+        position = shot.position[..., lo - a : hi - a]
+        out.append(StadShot(shot.semantic, shot.hist, shot.area, shot.start, position))
+    return out
+
+
 def merge_shots(shots: list[StadShot], max_shots: int) -> list[StadShot]:
     """At most ``max_shots`` shots covering the same seconds: while there are more, the shortest
     shot joins the one before it (the first joins the second), which keeps its objects and
@@ -131,3 +146,23 @@ def clip_tensors(shots: list[StadShot], max_shots: int = 10, n_objects: int = 5,
         out["shot_of_second"][t : t + n] = s
         t += n
     return out
+
+
+def pack_shots(shots: list[StadShot]) -> dict[str, np.ndarray]:
+    """A clip's shots as flat arrays for a dataset file: ``obj_semantic`` (S, O, D) float16,
+    ``obj_hist`` (S, O, 3, 256), ``obj_area`` (S, O, 1), ``obj_start`` (S, O, 2), ``obj_position``
+    (O, 2, seconds) (the shots' trajectories one after the other) and ``obj_seconds`` (S,)."""
+    return {"obj_semantic": np.stack([s.semantic for s in shots]).astype(np.float16),
+            "obj_hist": np.stack([s.hist for s in shots]).astype(np.float32),
+            "obj_area": np.stack([s.area for s in shots]).astype(np.float32),
+            "obj_start": np.stack([s.start for s in shots]).astype(np.float32),
+            "obj_position": np.concatenate([s.position for s in shots], axis=2).astype(np.float32),
+            "obj_seconds": np.array([s.seconds for s in shots], np.int32)}
+
+
+def unpack_shots(arrays) -> list[StadShot]:
+    """The inverse of :func:`pack_shots`."""
+    bounds = np.concatenate([[0], np.cumsum(arrays["obj_seconds"])])
+    return [StadShot(np.asarray(arrays["obj_semantic"][i], np.float32), arrays["obj_hist"][i], arrays["obj_area"][i],
+                     arrays["obj_start"][i], arrays["obj_position"][..., bounds[i] : bounds[i + 1]])
+            for i in range(len(bounds) - 1)]

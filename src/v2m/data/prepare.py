@@ -13,6 +13,11 @@ and ``<k>.wav``:
   (:mod:`v2m.music`; raw, the model z-scores them per clip); audio 44.1 kHz stereo;
 - ``stad``: ``pitch`` ``[1025, F]``, ``chroma`` ``[12, F]``, ``loudness``, ``spectral_centroid``
   (raw; ``stats.json`` holds the dataset-wide mean and std); audio 32 kHz mono;
+- ``stad`` with SAM weights: the clip's shots x objects (:mod:`v2m.analysis.objects`, decomposed
+  once per source, each clip taking its seconds), packed as ``obj_semantic`` ``[S, O, 768]``
+  float16, ``obj_hist`` ``[S, O, 3, 256]``, ``obj_area`` ``[S, O, 1]``, ``obj_start`` ``[S, O, 2]``,
+  ``obj_position`` ``[O, 2, seconds]`` and ``obj_seconds`` ``[S]``
+  (:func:`v2m.data.official.pack_shots`); made with the analysis CLIP (ViT-L/14-336 for stad);
 - the codec targets (:mod:`v2m.codecs`), encoded once here because encoding on the fly would
   dominate training: EnCodec ``codes`` ``[4, 50 * seconds]`` int16 for ``stad``, the Oobleck VAE
   posterior ``latent_mean`` / ``latent_std`` ``[64, frames]`` float16 for ``diffv2m``.
@@ -50,6 +55,7 @@ from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, find_files, write_bytes_atomic
 from ..media import quantize_pcm16, read_audio, write_wav
+from .official import pack_shots, window_shots
 
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
@@ -64,6 +70,8 @@ class PrepareSettings:
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     codec: str | None = None  # codec weights (hub id or directory) for the model's codec; None: no codes
+    sam: str | None = None  # stad: SAM weights for the object decomposition; None: no objects
+    n_objects: int = 5  # stad: objects per shot (4 + background)
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -131,9 +139,10 @@ def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarr
 
 
 def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None,
-                   key: str | None = None, codec: AudioCodec | None = None) -> list[dict]:
+                   key: str | None = None, codec: AudioCodec | None = None, segmenter=None) -> list[dict]:
     """Analyse one source and write its clips; returns the manifest rows (see module docstring).
-    ``key`` is the source's content key when already computed; ``codec`` adds codec targets."""
+    ``key`` is the source's content key when already computed; ``codec`` adds codec targets;
+    ``segmenter`` (SAM, with ``embedder`` for CLIP) adds the objects."""
     key = key or content_key(video)
     sid = source_id(video, key)
     done_path = Path(out_dir) / "sources" / f"{sid}.json"
@@ -147,6 +156,12 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
     duration = min(analysis.duration, audio.shape[1] / sr)
     split = split_of(key, settings.splits)
     codec_row = None if codec is None else {**asdict(codec.info), "frame_rate": codec.info.frame_rate}
+    shots = None
+    if segmenter is not None and embedder is not None and settings.model == "stad":
+        from ..analysis.objects import decompose
+
+        shots = decompose(video, analysis.shots, analysis.duration, segmenter=segmenter, embedder=embedder,
+                          n_objects=settings.n_objects)
     rows = []
     for k, (start, length) in enumerate(clip_spans(duration, settings.clip_seconds, settings.min_seconds)):
         # the clip as its wav file will hold it, so that targets recomputed from the file agree
@@ -159,6 +174,8 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
             arrays.update(music.stad_features(y, sr))
         if codec is not None:
             arrays.update(codec.encode(y, sr))
+        if shots is not None:
+            arrays.update(pack_shots(window_shots(shots, int(round(start)), int(np.ceil(length - 1e-6)))))
         rel = f"clips/{sid}/{k}"
         with atomic_path(Path(out_dir) / f"{rel}.npz", suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
@@ -166,11 +183,12 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
         rows.append({"id": f"{sid}/{k}", "source": video, "music": src_music, "source_id": sid, "split": split,
                      "start": round(start, 6), "duration": round(length, 6), "seconds": int(np.ceil(length - 1e-6)),
                      "features": f"{rel}.npz", "audio": f"{rel}.wav", "sample_rate": sr,
-                     "semantics": analysis.meta["semantics"], "codec": codec_row})
+                     "semantics": analysis.meta["semantics"], "codec": codec_row, "objects": shots is not None})
     if not rows:
         raise MediaError(f"is shorter than the minimum clip ({settings.min_seconds:g} s)", video)
     write_bytes_atomic(done_path, json.dumps({"settings_key": settings.key(), "content_key": key,
-                                              "codec": codec is not None, "rows": rows}).encode())
+                                              "codec": codec is not None, "objects": shots is not None,
+                                              "rows": rows}).encode())
     return rows
 
 
@@ -179,13 +197,14 @@ def _find_sources(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     return sorted(path for path, _ in found), [(raw, "file not found") for raw in missing]
 
 
-def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings, with_codec: bool) -> bool:
+def _is_done(video: str, key: str, out_dir: str, settings: PrepareSettings, with_codec: bool,
+             with_objects: bool = False) -> bool:
     try:
         data = json.loads((Path(out_dir) / "sources" / f"{source_id(video, key)}.json").read_text())
     except (OSError, ValueError):
         return False
     return (data.get("settings_key") == settings.key() and data.get("content_key") == key
-            and (data.get("codec") or not with_codec))
+            and (data.get("codec") or not with_codec) and (data.get("objects") or not with_objects))
 
 
 def open_codec(settings: PrepareSettings, required: bool, warn=print) -> AudioCodec | None:
@@ -202,23 +221,45 @@ def open_codec(settings: PrepareSettings, required: bool, warn=print) -> AudioCo
         return None
 
 
+def open_segmenter(settings: PrepareSettings, required: bool, warn=print):
+    """SAM for the objects of a stad dataset (with the analysis CLIP, which must load too), or
+    None. When either cannot be loaded: raises if ``required``, else warns once and the dataset
+    goes without objects (a later run adds them)."""
+    if settings.model != "stad" or settings.sam is None:
+        return None
+    from ..analysis.objects import SamSegmenter
+
+    try:
+        if settings.analysis.clip is None:
+            raise WeightsUnavailable("the objects need CLIP (ViT-L/14-336); drop --no-clip or use --no-objects")
+        load_embedder(settings.analysis, required=True)
+        return SamSegmenter(settings.sam, device=settings.analysis.device)
+    except WeightsUnavailable as e:
+        if required:
+            raise
+        warn(f"v2m: warning: {e}; preparing without objects (re-run to add them once the weights load)")
+        return None
+
+
 _WORKER: dict = {}
 
 
-def _init_worker(settings: PrepareSettings, with_codec: bool, torch_threads: int = 0) -> None:
+def _init_worker(settings: PrepareSettings, with_codec: bool, torch_threads: int = 0,
+                 with_objects: bool = False) -> None:
     import torch
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
     embedder, note = load_embedder(settings.analysis, required=False, warn=lambda _: None)
     codec = open_codec(settings, required=True) if with_codec else None
-    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec)
+    segmenter = open_segmenter(settings, required=True) if with_objects else None
+    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec, segmenter=segmenter)
 
 
 def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
     try:
         prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"], key=key,
-                       codec=_WORKER["codec"])
+                       codec=_WORKER["codec"], segmenter=_WORKER["segmenter"])
         return video, None
     except V2MError as e:
         return video, e.message
@@ -241,6 +282,7 @@ def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict
                "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
                "codec": next((r["codec"] for r in rows if r.get("codec")), None),
                "clips_with_codec": sum(bool(r.get("codec")) for r in rows),
+               "clips_with_objects": sum(bool(r.get("objects")) for r in rows),
                "settings": {**asdict(settings), "analysis": settings.analysis.shaping()}}
     if origin is not None:
         summary["imported_from"] = origin
@@ -256,15 +298,18 @@ def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict
 
 def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, workers: int = 1,
                 shard: tuple[int, int] = (0, 1), progress: bool = True, codec_required: bool = False,
-                warn=None) -> tuple[dict, list[tuple[str, str]]]:
+                objects_required: bool = False, warn=None) -> tuple[dict, list[tuple[str, str]]]:
     """Prepare every source of ``inputs`` (this shard's share) into ``out_dir``; returns the
-    dataset summary and the failures. ``codec_required``: fail (WeightsUnavailable) when the
-    codec weights cannot be loaded instead of preparing without codec targets."""
+    dataset summary and the failures. ``codec_required`` / ``objects_required``: fail
+    (WeightsUnavailable) when the codec / SAM and CLIP weights cannot be loaded instead of
+    preparing without codec targets / objects."""
     from tqdm.auto import tqdm
 
     warn = warn or (lambda line: print(line, file=sys.stderr))
     codec = open_codec(settings, codec_required, warn)
     with_codec = codec is not None
+    segmenter = open_segmenter(settings, objects_required, warn)
+    with_objects = segmenter is not None
     sources, failed = _find_sources(inputs)
     i, n = shard
     todo = []  # (video, content key): each source is hashed once
@@ -274,21 +319,21 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
         except OSError as e:
             failed.append((video, f"cannot be read ({e.strerror or e})"))
             continue
-        if not _is_done(video, key, out_dir, settings, with_codec):
+        if not _is_done(video, key, out_dir, settings, with_codec, with_objects):
             todo.append((video, key))
     bar = tqdm(total=len(todo), unit="video", desc="prepare", disable=None if progress else True, file=sys.stderr)
     try:
         if workers <= 1 or len(todo) <= 1:
             _init_worker(settings, with_codec=False)
-            _WORKER["codec"] = codec
+            _WORKER.update(codec=codec, segmenter=segmenter)
             for video, key in todo:
                 failed += [(v, m) for v, m in [_run(video, key, out_dir)] if m]
                 bar.update(1)
         else:
-            del codec  # each worker loads its own copy
+            del codec, segmenter  # each worker loads its own copy
             threads = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                     initargs=(settings, with_codec, threads)) as pool:
+                                     initargs=(settings, with_codec, threads, with_objects)) as pool:
                 for fut in as_completed([pool.submit(_run, v, k, out_dir) for v, k in todo]):
                     video, message = fut.result()
                     if message:

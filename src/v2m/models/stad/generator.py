@@ -16,24 +16,9 @@ import math
 import numpy as np
 import torch
 
-from ...data.official import StadShot, clip_tensors
+from ...data.official import StadShot, clip_tensors, window_shots
 from ..base import GeneratedMusic, GenerationRequest
 from .pipeline import StadPipeline
-
-
-def window_shots(shots: list[StadShot], start: int, seconds: int) -> list[StadShot]:
-    """The shots of seconds [start, start + seconds) of a video whose ``shots`` follow each other,
-    each cut to its seconds inside the window (trajectory and all)."""
-    out, t = [], 0
-    for shot in shots:
-        a, b = t, t + shot.seconds
-        t = b
-        lo, hi = max(a, start), min(b, start + seconds)
-        if hi <= lo:
-            continue
-        position = shot.position[..., lo - a : hi - a]
-        out.append(StadShot(shot.semantic, shot.hist, shot.area, shot.start, position))
-    return out
 
 
 def plan_windows(duration: float, window: int, overlap: int, frame_rate: int) -> list[tuple[int, int, int]]:
