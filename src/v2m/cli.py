@@ -50,6 +50,7 @@ examples:
   v2m train diffv2m --data data/diffv2m -o runs/dv2m                    the published architecture
   v2m train diffv2m --data data/diffv2m -o runs/dv2m --devices 2 --strategy ddp --accumulate 4
   v2m train diffv2m --data data/mine -o runs/ft --init TaylorJi/Diff-V2M   fine-tune the published model
+  v2m train stad --data data/stad -o runs/stad --init facebook/musicgen-small --precision bf16-mixed
 
 A run killed at any moment resumes from OUT/checkpoints/last.ckpt when started again.
 TensorBoard: tensorboard --logdir OUT/logs
@@ -262,24 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train",
-        help="train a model on a prepared dataset (diffv2m)",
-        description="Train Diff-V2M with PyTorch Lightning on a dataset made by `v2m prepare --model diffv2m`: "
-        "checkpoints (resumed automatically), TensorBoard logs, audio samples, and the final model as a folder "
-        "that `v2m generate --model diffv2m --checkpoint OUT/final` uses.",
+        help="train a model on a prepared dataset (diffv2m, stad)",
+        description="Train Diff-V2M or ControllableV2M with PyTorch Lightning on a dataset made by `v2m prepare "
+        "--model diffv2m|stad`: checkpoints (resumed automatically), TensorBoard logs, audio samples, and the final "
+        "model as a folder that `v2m generate --model MODEL --checkpoint OUT/final` uses.",
         epilog=EPILOG_TRAIN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tr.add_argument("model", choices=["diffv2m"], help="which model")
+    tr.add_argument("model", choices=["diffv2m", "stad"], help="which model")
     tr.add_argument("--data", required=True, metavar="DATASET", help="prepared dataset folder")
     tr.add_argument("-o", "--output", required=True, metavar="OUT", help="run folder (checkpoints, logs, final)")
-    src = tr.add_mutually_exclusive_group()
-    src.add_argument("--config", metavar="JSON", help="model config: ours or the official model_config_odf.json "
-                     "(default: the published architecture)")
-    src.add_argument("--init", metavar="WEIGHTS", help="fine-tune from our folder or the official checkpoint")
+    tr.add_argument("--config", metavar="JSON", help="diffv2m: ours or the official model_config_odf.json (default: "
+                    "the published architecture); stad: small (default), medium, or a JSON config of ours")
+    tr.add_argument("--init", metavar="WEIGHTS", help="diffv2m: fine-tune from our folder or the official checkpoint "
+                    "(e.g. TaylorJi/Diff-V2M); stad: a MusicGen (facebook/musicgen-small, -medium, a folder) whose "
+                    "decoder starts the LM, or our folder to fine-tune")
     g = tr.add_argument_group("schedule")
-    g.add_argument("--epochs", type=_positive_int, default=50, help="epochs (50, as published)")
+    g.add_argument("--epochs", type=_positive_int, help="epochs (as published: diffv2m 50, stad 100)")
     g.add_argument("--max-steps", type=int, default=-1, metavar="N", help="stop after N optimiser steps")
-    g.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="clips per device (32)")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="clips per device (as published: "
+                   "diffv2m 32, stad 6)")
     g.add_argument("--accumulate", type=_positive_int, default=1, metavar="N", help="gradient accumulation (1; "
                    "the published run used 4 on 2 GPUs)")
     g.add_argument("--crop-seconds", type=_positive_int, metavar="SEC", help="train on random crops this long")
@@ -301,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write last.ckpt every N steps (150)")
     g.add_argument("--vae", metavar="WEIGHTS", help="the VAE for audio without pre-encoded latents and for samples "
                    "(default: the dataset's codec, or the --init model's)")
+    g.add_argument("--codec", metavar="WEIGHTS", help="stad: the EnCodec for samples and the exported model "
+                   "(default: the dataset's)")
     g.add_argument("--fresh", action="store_true", help="do not resume from OUT/checkpoints/last.ckpt")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
@@ -439,20 +444,34 @@ def cmd_convert(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_train(args) -> int:
-    from .models.diffv2m import DiffV2MConfig
-    from .train.diffv2m import fit
+EPOCHS = {"diffv2m": 50, "stad": 100}  # the published runs
+BATCH = {"diffv2m": 32, "stad": 6}
 
+
+def cmd_train(args) -> int:
     devices = args.devices
     if devices != "auto":
         devices = [int(d) for d in devices.split(",")] if "," in devices else int(devices)
-    config = args.config if args.config else (None if args.init else DiffV2MConfig())
-    result = fit(config, args.data, args.output, init=args.init, max_epochs=args.epochs, max_steps=args.max_steps,
-                 batch_size=args.batch_size, num_workers=args.workers, accumulate=args.accumulate,
-                 precision=args.precision, devices=devices, num_nodes=args.nodes, strategy=args.strategy,
-                 val_every=args.val_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                 crop_seconds=args.crop_seconds, seed=args.seed, resume=not args.fresh, vae=args.vae,
-                 progress=not args.quiet)
+    common = dict(init=args.init, max_epochs=args.epochs or EPOCHS[args.model], max_steps=args.max_steps,
+                  batch_size=args.batch_size or BATCH[args.model], num_workers=args.workers,
+                  accumulate=args.accumulate, precision=args.precision, devices=devices, num_nodes=args.nodes,
+                  strategy=args.strategy, val_every=args.val_every, sample_every=args.sample_every,
+                  checkpoint_every=args.checkpoint_every, crop_seconds=args.crop_seconds, seed=args.seed,
+                  resume=not args.fresh, progress=not args.quiet)
+    if args.model == "diffv2m":
+        from .models.diffv2m import DiffV2MConfig
+        from .train.diffv2m import fit
+
+        if args.codec:
+            print("v2m: warning: --codec is for stad (diffv2m takes --vae); ignored", file=sys.stderr)
+        config = args.config if args.config else (None if args.init else DiffV2MConfig())
+        result = fit(config, args.data, args.output, vae=args.vae, **common)
+    else:
+        from .train.stad import fit
+
+        if args.vae:
+            print("v2m: warning: --vae is for diffv2m (stad takes --codec); ignored", file=sys.stderr)
+        result = fit(args.config, args.data, args.output, codec=args.codec, **common)
     if not args.quiet:
         final = f"; model: {result.final}" if result.final else ""
         print(f"{args.output}: checkpoint {result.checkpoint}{final}", file=sys.stderr)
