@@ -102,6 +102,23 @@ def test_losses_and_overfitting_two_clips():
         after = model.training_loss(batch, seed=0)
     assert float(after["ce"]) < 0.6 * float(losses["ce"]) and float(after["pitch"]) < float(losses["pitch"])
 
+    # the overfitted model makes different music for different controls (greedy decoding: only the
+    # conditions can change the tokens), and the same music for the same ones
+    one = {k: v[:1] for k, v in batch.items()}
+
+    def music(video=(), controls=(), item=one):
+        cond, mask, _ = model.conditions_for(item, video, controls)
+        return model.generate(cond, mask, frames=150, cfg_scale=3.0, top_k=1, generator=torch.Generator().manual_seed(0))
+
+    base = music()
+    assert torch.equal(base, music())
+    for video, controls in [((), [MusicControl("pitch", 3.0)]), ((), [MusicControl("chroma", 3.0)]), ((), [MusicControl("loudness", 8.0)]),
+                            ([VideoControl(-1, -1, "semantic", 0.0)], ()), ([VideoControl(0, -1, "color", 3.0)], ()),
+                            ([VideoControl(-1, -1, "move", 2.0)], ())]:
+        changed = music(video, controls)
+        assert not torch.equal(changed, base), (video, controls)
+    assert not torch.equal(music(item={k: v[1:] for k, v in batch.items()}), base)  # the other clip
+
 
 def test_music_control_changes_only_its_curve():
     model = Stad(tiny_config()).eval()
