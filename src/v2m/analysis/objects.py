@@ -159,7 +159,8 @@ def select_objects(masks: list[np.ndarray], n_objects: int = 5, max_overlap: flo
 class SamSegmenter:
     """SAM (transformers ``SamModel``) as automatic mask generator and box-prompted tracker."""
 
-    def __init__(self, source: str = DEFAULT_SAM, device: str = "auto", settings: MaskSettings = MaskSettings()):
+    def __init__(self, source: str = DEFAULT_SAM, device: str = "auto", settings: MaskSettings = MaskSettings(),
+                 model=None):
         import torch
         from transformers import SamModel
 
@@ -167,7 +168,9 @@ class SamSegmenter:
 
         self.source = SAM_ALIASES.get(source, source)
         self.device = resolve_device(device)
-        self.model = load_pretrained(SamModel, self.source, "SAM", flag="--no-objects").to(self.device).eval()
+        if model is None:  # a ready SamModel may be passed instead (benchmarks, custom loading)
+            model = load_pretrained(SamModel, self.source, "SAM", flag="--no-objects")
+        self.model = model.to(self.device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.size = int(self.model.config.vision_config.image_size)
         self.settings = settings

@@ -54,14 +54,15 @@ def _image_processor(source: str, image_size: int):
 class ClipEmbedder:
     """A frozen CLIP vision tower that embeds batches of RGB frames."""
 
-    def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16):
+    def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16, model=None):
         import torch
         from transformers import CLIPVisionModelWithProjection
 
         self.source = resolve(source)
         self.device = device = resolve_device(device)
         self.batch_size = batch_size
-        model = load_pretrained(CLIPVisionModelWithProjection, self.source, "CLIP", flag="--no-clip")
+        if model is None:  # a ready CLIPVisionModelWithProjection may be passed instead
+            model = load_pretrained(CLIPVisionModelWithProjection, self.source, "CLIP", flag="--no-clip")
         self.model = model.to(device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.processor = _image_processor(self.source, self.model.config.image_size)
