@@ -190,10 +190,12 @@ class SamSegmenter:
             return self.model.get_image_embeddings(pixels), scale, (rh, rw)
 
     def _logits(self, low, h: int, w: int, resized: tuple[int, int]):
-        """Low-resolution mask logits [N, h', w'] -> logits at the frame's size [N, h, w]."""
+        """Low-resolution mask logits [N, h', w'] (the padded input square) -> logits at the
+        frame's size [N, h, w]: the part covering the image, resized straight to the frame (SAM
+        goes through the 1024 px square first, 16x the work for the same masks up to a pixel)."""
         F = self._torch.nn.functional
-        x = F.interpolate(low[:, None].float(), (self.size, self.size), mode="bilinear", align_corners=False)
-        x = x[..., : resized[0], : resized[1]]
+        scale = low.shape[-1] / self.size
+        x = low[:, None, : max(1, round(resized[0] * scale)), : max(1, round(resized[1] * scale))].float()
         return F.interpolate(x, (h, w), mode="bilinear", align_corners=False)[:, 0]
 
     def masks(self, image: np.ndarray) -> list[np.ndarray]:
