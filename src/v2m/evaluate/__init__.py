@@ -1,0 +1,1 @@
+"""Evaluation of generated music: the field's metrics (:mod:`.metrics`)."""
