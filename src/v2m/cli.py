@@ -310,6 +310,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="the field's metrics for generated music, in one report",
+        description="Compare generated music (audio files or muxed videos) with the reference music and the "
+        "videos, paired by file name (x.wav, x.mp4 and v2m's x_scored.mp4 pair as x). Writes report.md and "
+        "report.json: one row per clip and the means, each metric named with its embedder, sample rate and "
+        "variant; metrics that cannot be computed are listed with the reason.",
+    )
+    ev.add_argument("--generated", required=True, metavar="DIR", help="generated audio files or muxed videos")
+    ev.add_argument("--reference", required=True, metavar="DIR", help="the reference music (audio or videos)")
+    ev.add_argument("--videos", metavar="DIR", help="the videos (cuts and visual beats for the video rhythm metrics)")
+    ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for report.md and report.json")
+    ev.add_argument("--clap", metavar="MODEL", help="LAION-CLAP for FD and density/coverage: a hub id or folder "
+                    "(default laion/clap-htsat-unfused)")
+    ev.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
+    ev.add_argument("--max-length-diff", type=float, default=1.0, metavar="SEC",
+                    help="pairs whose lengths differ by more are left out (1 s)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    ev.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
                        description="Check that a file is a usable video and print what it is.")
     p.add_argument("video", metavar="VIDEO")
@@ -476,6 +496,22 @@ def cmd_train(args) -> int:
         final = f"; model: {result.final}" if result.final else ""
         print(f"{args.output}: checkpoint {result.checkpoint}{final}", file=sys.stderr)
     return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate.embedders import CLAP_DEFAULT
+    from .evaluate.run import run_evaluation
+
+    embedders = {"clap": False} if args.no_embedders else {"clap": args.clap or CLAP_DEFAULT}
+    report = run_evaluation(args.generated, args.reference, args.videos, args.output, embedders=embedders,
+                            max_length_diff=args.max_length_diff, progress=not args.quiet)
+    if not args.quiet:
+        print(f"evaluated {len(report.clips)} clip(s) -> {os.path.join(args.output, 'report.md')}", file=sys.stderr)
+        for name, reason in report.not_computed.items():
+            print(f"v2m: not computed: {name}: {reason}", file=sys.stderr)
+    for p in report.problems:
+        print(f"v2m: error: {p['path']}: {p['problem']}", file=sys.stderr)
+    return 1 if report.problems else 0
 
 
 def cmd_probe(args) -> int:

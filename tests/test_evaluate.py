@@ -1,0 +1,107 @@
+"""`v2m evaluate` end to end on files the test makes, with a tiny CLAP built from config."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from v2m.cli import main
+from v2m.media import write_wav
+from v2m.synthetic import write_video
+
+SR = 44100
+CUTS = [1.0, 2.0, 3.0]
+
+
+def clicks(times, seconds=4.0) -> np.ndarray:
+    y = np.zeros((1, int(seconds * SR)), np.float32)
+    for t in times:
+        a = int(t * SR)
+        y[0, a : a + 400] = np.hanning(800)[400:] * np.sin(np.arange(400) * 0.3)
+    return np.repeat(y, 2, 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_clap(tmp_path_factory):
+    import torch
+    from transformers import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-clap")
+    audio = ClapAudioConfig(hidden_size=32, depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16,
+                            window_size=4, spec_size=256, num_mel_bins=64, projection_dim=16,
+                            projection_hidden_size=32, enable_fusion=False)
+    text = ClapTextConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                          projection_dim=16, projection_hidden_size=32, vocab_size=100)
+    ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    gen, ref, vid = root / "generated", root / "reference", root / "videos"
+    for d in (gen, ref, vid):
+        d.mkdir()
+    for i in range(6):  # music whose onsets are the video's cuts, generated = reference
+        write_video(vid / f"c{i}.mp4", duration=4.0, fps=5, size=(64, 48), cut_times=CUTS)
+        write_wav(ref / f"c{i}.wav", clicks(CUTS), SR)
+        write_wav(gen / f"c{i}.wav", clicks(CUTS), SR)
+    write_wav(ref / "half.wav", clicks([0.5, 1.5, 2.5, 3.5]), SR)  # a known partial match
+    write_wav(gen / "half.wav", clicks([0.6, 1.5, 2.6]), SR)
+    write_video(vid / "half.mp4", duration=4.0, fps=5, size=(64, 48), cut_times=CUTS)
+    write_wav(gen / "quiet.wav", np.zeros((2, 4 * SR), np.float32), SR)  # problems: silent,
+    write_wav(ref / "quiet.wav", clicks(CUTS), SR)
+    write_wav(gen / "short.wav", clicks([0.5], seconds=2.0), SR)  # lengths differ by 2 s,
+    write_wav(ref / "short.wav", clicks(CUTS), SR)
+    write_wav(gen / "alone.wav", clicks(CUTS), SR)  # and no reference
+    return gen, ref, vid
+
+
+def test_evaluate_end_to_end(folders, tiny_clap, tmp_path, capsys):
+    gen, ref, vid = folders
+    out = tmp_path / "report"
+    code = main(["evaluate", "--generated", str(gen), "--reference", str(ref), "--videos", str(vid), "-o", str(out),
+                 "--clap", str(tiny_clap), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1  # problems are listed, one line each, and the rest is evaluated
+    assert "quiet.wav: is silent" in err and "lengths differ by 2.00 s" in err and "no reference file" in err
+    report = json.loads((out / "report.json").read_text())
+    clips = {c["name"]: c for c in report["clips"]}
+    assert set(clips) == {f"c{i}" for i in range(6)} | {"half"}
+    same = clips["c0"]
+    assert same["bcs_bhs"]["d2m-gan"]["bcs"] == 1.0 and same["bcs_bhs"]["d2m-gan"]["bhs"] == 1.0
+    assert same["video_rhythm"]["onset_f_cuts"] == 1.0 and same["video_rhythm"]["cuts"] == 3
+    # reference seconds 0-3, generated seconds 0, 1, 2: G = 3, R = 4, H = 3
+    half = clips["half"]["bcs_bhs"]
+    assert half["d2m-gan"]["bcs"] == 0.75 and half["d2m-gan"]["bhs"] == 0.75 and half["loris"]["bcs"] == 1.0
+    agg = report["aggregate"]
+    assert agg["clips"] == 7 and agg["bhs (d2m-gan)"] == pytest.approx((6 + 0.75) / 7, abs=1e-4)
+    fd = next(v for k, v in agg.items() if k.startswith("FD (CLAP"))
+    coverage = next(v for k, v in agg.items() if k.startswith("coverage (CLAP"))
+    assert fd >= 0 and 0 <= coverage <= 1 and "48000 Hz" in next(k for k in agg if k.startswith("FD (CLAP"))
+    assert "VGGish" in report["not_computed"]["FAD (VGGish, 16 kHz, no PCA)"]
+    md = (out / "report.md").read_text()
+    assert "| bcs (d2m-gan) | 0.9643 |" in md and "| c0 | 4.0000 | 1.0000 |" in md and "## Problems" in md and "is silent" in md
+
+
+def test_evaluate_without_embedders_or_clap_weights(folders, tmp_path, capsys):
+    gen, ref, _ = folders
+    assert main(["evaluate", "--generated", str(gen), "--reference", str(ref), "-o", str(tmp_path / "a"),
+                 "--no-embedders", "-q"]) == 1
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert "video_rhythm" not in report["clips"][0] and report["not_computed"]["FD (CLAP)"].startswith("skipped")
+    main(["evaluate", "--generated", str(gen), "--reference", str(ref), "-o", str(tmp_path / "b"),
+          "--clap", str(tmp_path / "no-clap"), "-q"])
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert "no such directory for the CLAP weights" in report["not_computed"]["FD (CLAP)"]
+    assert report["aggregate"]["clips"] == 7  # the rhythm metrics still ran
+
+
+def test_missing_folder_is_one_line(tmp_path, capsys):
+    code = main(["evaluate", "--generated", str(tmp_path / "nope"), "--reference", str(tmp_path), "-o",
+                 str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "is not a folder" in err and not (tmp_path / "r").exists()
