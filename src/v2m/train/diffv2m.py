@@ -52,6 +52,7 @@ from ..models.diffv2m.config import DiffV2MConfig
 from ..models.diffv2m.model import DiffV2M, rhythm_loss
 from ..models.diffv2m.sampling import DEFAULT_STEPS, SAMPLERS
 from ..models.diffv2m.vae import OfficialVAE
+from .samples import SamplesEveryN
 
 VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # the official validation's diffusion times
 STRATEGIES = {"auto": "auto", "ddp": "ddp_find_unused_parameters_true", "fsdp": "fsdp", "deepspeed": "deepspeed"}
@@ -168,7 +169,7 @@ def _plain(config: DiffV2MConfig) -> dict:
     return json.loads(json.dumps(config.to_dict()))
 
 
-class DiffV2MModule(pl.LightningModule):
+class DiffV2MModule(SamplesEveryN, pl.LightningModule):
     """Diff-V2M training: a :class:`DiffV2M` (conditioners + DiT, trained), a frozen
     :class:`OfficialVAE` (optional when every batch has pre-encoded ``latents``; never trained,
     never in the optimiser, the EMA or the checkpoint) and an :class:`EMA` of the DiT.
@@ -292,27 +293,6 @@ class DiffV2MModule(pl.LightningModule):
         torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
 
     # --- audio samples ------------------------------------------------------------------------
-
-    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
-        every, step = self.hparams.sample_every, self.global_step
-        if every and step > 0 and step % every == 0 and step != self._last_sampled_step:
-            self._last_sampled_step = step  # once per optimiser step, also with gradient accumulation
-            self.log_samples(self._sampling_batch(batch))
-
-    def _sampling_batch(self, fallback: dict) -> dict:
-        """The first ``sample_count`` items of the first validation batch (the same clips every
-        time), or of ``fallback`` when there is no validation data; on this module's device."""
-        if self._sample_batch is None:
-            batch = None
-            datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is not None:
-                loader = datamodule.val_dataloader()
-                if loader is not None and len(loader.dataset) > 0:
-                    batch = next(iter(loader))
-            batch = fallback if batch is None else batch
-            n = self.hparams.sample_count
-            self._sample_batch = {k: v[:n].detach().cpu() for k, v in batch.items() if torch.is_tensor(v)}
-        return {k: v.to(self.device) for k, v in self._sample_batch.items()}
 
     @torch.no_grad()
     def sample(self, batch: dict, frames: int | None = None, seed: int | None = None,

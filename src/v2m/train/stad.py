@@ -34,9 +34,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from ..errors import V2MError
 from ..models.stad import Stad, StadConfig
+from .samples import SamplesEveryN
 
 
-class StadModule(pl.LightningModule):
+class StadModule(SamplesEveryN, pl.LightningModule):
     def __init__(self, config: dict | StadConfig, seed: int = 0, *, model: Stad | None = None, codec=None,
                  sample_every: int = 0, sample_count: int = 2, cfg_scale: float = 3.0):
         super().__init__()
@@ -97,27 +98,6 @@ class StadModule(pl.LightningModule):
         self._optimizer_mode(False)
 
     # --- audio samples ------------------------------------------------------------------------
-
-    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
-        every, step = self.hparams.sample_every, self.global_step
-        if every and step > 0 and step % every == 0 and step != self._last_sampled_step:
-            self._last_sampled_step = step
-            self.log_samples(self._sampling_batch(batch))
-
-    def _sampling_batch(self, fallback: dict) -> dict:
-        """The first ``sample_count`` items of the first validation batch (the same clips every
-        time), or of ``fallback`` without validation data."""
-        if self._sample_batch is None:
-            batch = None
-            datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is not None:
-                loader = datamodule.val_dataloader()
-                if loader is not None and len(loader.dataset) > 0:
-                    batch = next(iter(loader))
-            batch = fallback if batch is None else batch
-            n = self.hparams.sample_count
-            self._sample_batch = {k: v[:n].detach().cpu() for k, v in batch.items() if torch.is_tensor(v)}
-        return {k: v.to(self.device) for k, v in self._sample_batch.items()}
 
     @torch.no_grad()
     def sample(self, batch: dict, seed: int | None = None) -> torch.Tensor:
