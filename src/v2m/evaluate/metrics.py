@@ -1,198 +1,348 @@
-"""The field's video-to-music metrics as pure functions of arrays (../design/evaluation.md).
+"""The metrics of the video-to-music field as pure functions of arrays.
 
-Distribution metrics (on embeddings or classifier posteriors of generated and reference audio):
+Every function takes numpy arrays (or lists) and returns Python floats or small dicts of floats;
+wrong shapes, empty sets and too few samples raise :class:`ValueError`.
 
-- :func:`frechet_distance`: Frechet distance between Gaussian fits of two embedding sets,
-  ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` with unbiased covariances. With VGGish
-  at 16 kHz and no PCA it is the "FAD" of V2M papers; with PANNs CNN14 their "FD".
-- :func:`kl_divergence`: KL(reference || generated) between the classifier posteriors of each
-  generated clip and its reference, averaged over clips (audioldm_eval's convention); ``softmax``
-  for class distributions, ``sigmoid`` for independent per-class (multi-label) posteriors.
-- :func:`inception_score`: ``exp(E_x KL(p(y|x) || p(y)))`` over the generated clips.
-- :func:`prdc`: precision, recall, density and coverage of Naeem et al. (2020) with k-nearest-
-  neighbour balls (k = 5), usually on CLAP audio embeddings.
+Distribution metrics, computed on embeddings or classifier posteriors of generated and reference
+audio:
 
-Rhythm metrics (on event times in seconds):
+- :func:`frechet_distance` (with :func:`frechet_from_stats`): fit one Gaussian to each embedding
+  set (mean and unbiased covariance, ``np.cov(rowvar=False)``, as frechet-audio-distance and fadtk
+  do) and take the Frechet (2-Wasserstein) distance between the two Gaussians,
+  ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``. On VGGish embeddings this is the
+  "FAD" of audio papers, on PANNs CNN14 embeddings their "FD". When the matrix square root fails
+  (a near-singular product), ``eps`` is added to both covariance diagonals and it is tried again,
+  the usual FID recipe.
+- :func:`kl_divergence`: each generated clip is paired with its reference clip and a classifier
+  gives both a posterior over C classes. The score is KL(reference || generated), averaged over
+  the clips (what audioldm_eval reports as its softmax KL). ``kind="softmax"`` treats each row as
+  one distribution; ``kind="sigmoid"`` treats each class as an independent Bernoulli variable
+  (multi-label posteriors such as PANNs' sigmoid outputs) and sums the per-class Bernoulli KLs.
+- :func:`inception_score`: ``exp(mean_i KL(p(y|x_i) || p(y)))`` where ``p(y)`` is the mean
+  posterior of the set; high when each clip is confidently one class and the classes are varied.
+  With ``splits > 1`` the set is cut into parts and the mean and standard deviation over the parts
+  are reported, as in the original Inception Score.
+- :func:`prdc`: precision, recall, density and coverage of Naeem et al. (2020), "Reliable Fidelity
+  and Diversity Metrics for Generative Models". Around every real point lies a ball whose radius is
+  the distance to its k-th nearest real neighbour (the point itself not counted). Precision is the
+  share of fake points inside at least one real ball; recall the share of real points inside at
+  least one fake ball (fake radii from the fake set's own k-NN); density counts, per fake point, how
+  many real balls hold it, divided by k and averaged over the fake points (about 1 when both sets
+  come from one distribution, above 1 where fakes crowd around dense real regions); coverage is the
+  share of real points whose ball holds at least one fake point. "Inside" is ``distance < radius``,
+  as in the authors' ``prdc`` package, so that the numbers match theirs to the last digit (a point
+  exactly on a ball's boundary is outside; identical sets give density 1).
 
-- :func:`beat_scores`: Beat Coverage and Beat Hit Scores. Onsets are binned per second; with G
-  seconds holding a generated onset, R holding a reference onset and H holding both, the D2M-GAN
-  variant (Diff-V2M and most V2M papers) is BCS = G / R, BHS = H / R; the LORIS variant is
-  BCS = H / G, BHS = H / R. Report the variant with the number.
-- :func:`event_f_measure` / :func:`beat_f_measure`: mir_eval's onset and beat F-measures (70 ms
-  window) between the music's onsets or beats and the video's events (cuts, visual beats).
-- :func:`cuts_on_beats`: the share of hard cuts with a music beat within +/- 50 ms.
-- :func:`controllability`: Pearson and Spearman correlation between a control's weights and the
-  feature measured on the outputs.
+Rhythm metrics, computed on event times in seconds:
+
+- :func:`beat_scores`: Beat Coverage Score and Beat Hit Score. Onsets are binned per second
+  (:func:`onsets_per_second`); with G the seconds holding a generated onset, R those holding a
+  reference onset and H those holding both, the D2M-GAN variant (used by Diff-V2M and most V2M
+  papers) is BCS = G / R, BHS = H / R, and the LORIS variant is BCS = H / G, BHS = H / R. The two
+  are not comparable, so the variant is reported with the numbers.
+- :func:`event_f_measure`: mir_eval's onset F-measure (greedy one-to-one matching within a
+  +/- ``window`` second window) of the music's onsets against the video's events (cuts, visual
+  beats); the video events are the reference.
+- :func:`beat_f_measure`: mir_eval's beat F-measure of the music's beats against the video's
+  beats, without mir_eval's usual trimming of the first 5 seconds.
+- :func:`cuts_on_beats`: the share of hard cuts with a music beat within +/- ``tolerance`` seconds.
+- :func:`controllability`: Pearson's r and Spearman's rho between the weights given to a control
+  and the feature measured on each output.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
 BEAT_SCORE_VARIANTS = ("d2m-gan", "loris")
 
-
-def _matrix(x, name: str, min_rows: int = 1) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [items, dimensions], got shape {x.shape}")
-    if x.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} items, got {x.shape[0]}")
-    return x
+# Slack for comparisons of times against a tolerance (0.55 - 0.5 is 0.05000000000000004).
+_TIME_SLACK = 1e-9
 
 
-def _times(x) -> np.ndarray:
-    return np.sort(np.asarray(x, np.float64).reshape(-1))
+# --- input checks -------------------------------------------------------------------------------
 
 
-# --- distributions -----------------------------------------------------------------------------
+def _as_matrix(x: Any, name: str, min_rows: int = 1) -> np.ndarray:
+    """``x`` as a finite float64 array [rows, columns] with at least ``min_rows`` rows."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [items, dimensions]; got shape {arr.shape}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} items; got {arr.shape[0]}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} has no dimensions (shape {arr.shape})")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return arr
 
 
-def frechet_from_stats(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+def _as_probabilities(x: Any, name: str, min_rows: int = 1) -> np.ndarray:
+    """``x`` as a matrix of posteriors, every value in [0, 1]."""
+    arr = _as_matrix(x, name, min_rows)
+    if arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got values in "
+                         f"[{arr.min():g}, {arr.max():g}]")
+    return arr
+
+
+def _as_times(x: Any, name: str) -> np.ndarray:
+    """``x`` as a sorted 1-D float64 array of finite times in seconds."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a 1-D list of times; got shape {arr.shape}")
+    arr = arr.reshape(-1)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds NaN or infinite times")
+    return np.sort(arr)
+
+
+def _as_vector(x: Any, name: str) -> np.ndarray:
+    """``x`` as a finite 1-D float64 array."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return arr
+
+
+# --- distribution metrics -----------------------------------------------------------------------
+
+
+def frechet_from_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 1e-6) -> float:
+    """Frechet distance between the Gaussians N(mu1, sigma1) and N(mu2, sigma2).
+
+    ``|mu1 - mu2|^2 + Tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2))``; ``eps * I`` is added to both
+    covariances if the square root is not finite, and tiny negative results are clamped to 0.
+    """
     from scipy import linalg
 
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"mismatched statistics: means {mu1.shape} / {mu2.shape}, covariances {s1.shape} / {s2.shape}")
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # near-singular product: the usual FID remedy
-        offset = np.eye(s1.shape[0]) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    if np.iscomplexobj(covmean):
-        if np.abs(covmean.imag).max() > 1e-3 * max(1.0, np.abs(covmean.real).max()):
-            raise ValueError("the covariance product has a large imaginary square root; too few items?")
-        covmean = covmean.real
-    diff = mu1 - mu2
-    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    m1, m2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if m1.ndim != 1 or m2.ndim != 1 or m1.shape != m2.shape:
+        raise ValueError(f"means must be 1-D vectors of one size; got shapes {m1.shape} and {m2.shape}")
+    d = m1.shape[0]
+    if s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"covariances must be [{d}, {d}] to match the means; "
+                         f"got shapes {s1.shape} and {s2.shape}")
+    for name, v in (("mu1", m1), ("sigma1", s1), ("mu2", m2), ("sigma2", s2)):
+        if not np.isfinite(v).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+
+    root = linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(root).all():
+        shift = eps * np.eye(d)
+        s1, s2 = s1 + shift, s2 + shift
+        root = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(root).all():
+            raise ValueError("the square root of the covariance product is not finite, even with eps added")
+    if np.iscomplexobj(root):
+        imag = float(np.abs(root.imag).max())
+        if imag > 1e-3 * max(1.0, float(np.abs(root.real).max())):
+            raise ValueError(f"the square root of the covariance product has a large imaginary part "
+                             f"({imag:.3g}); too few items for the dimension?")
+        root = root.real
+
+    diff = m1 - m2
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(root))
     return max(value, 0.0)
 
 
-def frechet_distance(a, b, eps: float = 1e-6) -> float:
-    """Frechet distance between Gaussian fits of embedding sets ``a`` [N, D] and ``b`` [M, D]."""
-    a, b = _matrix(a, "the first set", 2), _matrix(b, "the second set", 2)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}")
-    return frechet_from_stats(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False), eps)
+def frechet_distance(a: Any, b: Any, eps: float = 1e-6) -> float:
+    """Frechet distance between Gaussian fits of embedding sets ``a`` [N, D] and ``b`` [M, D] (N, M >= 2)."""
+    x = _as_matrix(a, "the first embedding set", min_rows=2)
+    y = _as_matrix(b, "the second embedding set", min_rows=2)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"the embedding sets differ in dimension: {x.shape[1]} and {y.shape[1]}")
+    cov_x = np.atleast_2d(np.cov(x, rowvar=False))
+    cov_y = np.atleast_2d(np.cov(y, rowvar=False))
+    return frechet_from_stats(x.mean(axis=0), cov_x, y.mean(axis=0), cov_y, eps=eps)
 
 
-def kl_divergence(p_generated, p_reference, kind: str = "softmax", eps: float = 1e-6) -> float:
-    """Mean over clips of KL(reference || generated) between paired posteriors [N, C]."""
-    g, r = _matrix(p_generated, "generated posteriors"), _matrix(p_reference, "reference posteriors")
-    if g.shape != r.shape:
-        raise ValueError(f"posteriors must be paired: {g.shape} vs {r.shape}")
-    if kind == "softmax":
-        per_clip = (r * (np.log(r + eps) - np.log(g + eps))).sum(1)
-    elif kind == "sigmoid":
-        per_clip = (r * (np.log(r + eps) - np.log(g + eps))
-                    + (1 - r) * (np.log(1 - r + eps) - np.log(1 - g + eps))).sum(1)
-    else:
-        raise ValueError(f"kind must be 'softmax' or 'sigmoid', got {kind!r}")
-    return float(per_clip.mean())
+def kl_divergence(p_generated: Any, p_reference: Any, kind: str = "softmax", eps: float = 1e-6) -> float:
+    """Mean over paired clips of KL(reference || generated) between posteriors [N, C].
+
+    ``softmax``: ``sum_c r_c (log(r_c + eps) - log(g_c + eps))`` per clip. ``sigmoid``: the same
+    for every class plus its complement ``(1 - r_c) (log(1 - r_c + eps) - log(1 - g_c + eps))``,
+    i.e. the Bernoulli KL of each class, summed over the classes.
+    """
+    gen = _as_probabilities(p_generated, "the generated posteriors")
+    ref = _as_probabilities(p_reference, "the reference posteriors")
+    if gen.shape != ref.shape:
+        raise ValueError(f"the posteriors must be paired clip by clip with the same classes; "
+                         f"got shapes {gen.shape} (generated) and {ref.shape} (reference)")
+    per_class = ref * (np.log(ref + eps) - np.log(gen + eps))
+    if kind == "sigmoid":
+        per_class = per_class + (1.0 - ref) * (np.log(1.0 - ref + eps) - np.log(1.0 - gen + eps))
+    elif kind != "softmax":
+        raise ValueError(f"kind must be 'softmax' or 'sigmoid'; got {kind!r}")
+    return float(per_class.sum(axis=1).mean())
 
 
-def inception_score(posteriors, splits: int = 1, eps: float = 1e-12) -> dict:
-    """Inception score of class posteriors [N, C]; the mean and std over ``splits`` parts."""
-    p = _matrix(posteriors, "posteriors", max(1, splits))
+def inception_score(posteriors: Any, splits: int = 1, eps: float = 1e-12) -> dict:
+    """Inception score ``exp(mean_i KL(p(y|x_i) || p(y)))`` of posteriors [N, C]: ``{"mean", "std"}``.
+
+    The set is cut into ``splits`` near-equal parts, each scored with its own marginal ``p(y)``;
+    ``std`` is the population standard deviation over the parts (0 for one split).
+    """
+    if isinstance(splits, bool) or int(splits) != splits or splits < 1:
+        raise ValueError(f"splits must be a positive integer; got {splits!r}")
+    splits = int(splits)
+    p = _as_probabilities(posteriors, "the posteriors", min_rows=splits)
     scores = []
     for part in np.array_split(p, splits):
-        marginal = part.mean(0, keepdims=True)
-        kl = (part * (np.log(part + eps) - np.log(marginal + eps))).sum(1)
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = (part * (np.log(part + eps) - np.log(marginal + eps))).sum(axis=1)
         scores.append(math.exp(float(kl.mean())))
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
 
-def _kth_neighbour_radii(x: np.ndarray, k: int) -> np.ndarray:
-    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
-    return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+def _pairwise(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Euclidean distances [len(x), len(y)], each computed directly from its pair of points."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(x, y, metric="euclidean")
 
 
-def prdc(real, fake, k: int = 5) -> dict:
-    """Precision, recall, density and coverage (Naeem et al. 2020) of ``fake`` against ``real``."""
-    real, fake = _matrix(real, "the real set", k + 1), _matrix(fake, "the fake set", k + 1)
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"embedding sizes differ: {real.shape[1]} and {fake.shape[1]}")
-    r_real, r_fake = _kth_neighbour_radii(real, k), _kth_neighbour_radii(fake, k)
-    d = np.linalg.norm(real[:, None] - fake[None], axis=-1)  # [N real, M fake]
-    inside_real = d <= r_real[:, None]
-    return {"precision": float(inside_real.any(0).mean()),
-            "recall": float((d <= r_fake[None, :]).any(1).mean()),
-            "density": float(inside_real.sum() / (k * fake.shape[0])),
-            "coverage": float((d.min(1) <= r_real).mean())}
+def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance of every point of ``x`` to its k-th nearest other point."""
+    dist = _pairwise(x, x)
+    np.fill_diagonal(dist, np.inf)  # the point itself is not its own neighbour
+    return np.partition(dist, k - 1, axis=1)[:, k - 1]
 
 
-# --- rhythm ------------------------------------------------------------------------------------
+def prdc(real: Any, fake: Any, k: int = 5) -> dict:
+    """Precision, recall, density and coverage (Naeem et al. 2020) of ``fake`` [M, D] against ``real`` [N, D].
+
+    Balls have the Euclidean distance to the k-th nearest neighbour as radius; a point exactly on a
+    ball's boundary is outside (the authors' strict ``<``). Both sets need more than ``k`` points.
+    """
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    k = int(k)
+    x = _as_matrix(real, "the real set", min_rows=k + 1)
+    y = _as_matrix(fake, "the fake set", min_rows=k + 1)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"the real and fake sets differ in dimension: {x.shape[1]} and {y.shape[1]}")
+    r_real, r_fake = _knn_radii(x, k), _knn_radii(y, k)
+    dist = _pairwise(x, y)  # [N real, M fake]
+    in_real_ball = dist < r_real[:, None]
+    in_fake_ball = dist < r_fake[None, :]
+    return {
+        "precision": float(in_real_ball.any(axis=0).mean()),
+        "recall": float(in_fake_ball.any(axis=1).mean()),
+        "density": float(in_real_ball.sum() / (k * y.shape[0])),
+        "coverage": float(in_real_ball.any(axis=1).mean()),
+    }
 
 
-def onsets_per_second(times, duration: float) -> np.ndarray:
-    """1 for each one-second bin of [0, duration) that holds at least one of ``times``."""
-    n = int(math.ceil(duration - 1e-9))
-    bins = np.zeros(n, np.int64)
-    t = _times(times)
+# --- rhythm metrics ----------------------------------------------------------------------------
+
+
+def onsets_per_second(times: Any, duration: float) -> np.ndarray:
+    """Int array of ``ceil(duration)`` one-second bins: 1 where at least one of ``times`` falls.
+
+    Times outside ``[0, duration)`` are ignored.
+    """
+    duration = float(duration)
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"duration must be a finite number of seconds >= 0; got {duration!r}")
+    t = _as_times(times, "the times")
+    bins = np.zeros(math.ceil(duration), dtype=np.int64)
     t = t[(t >= 0) & (t < duration)]
-    bins[np.floor(t).astype(int)] = 1
+    bins[np.floor(t).astype(np.int64)] = 1
     return bins
 
 
-def beat_scores(generated, reference, duration: float, variant: str = "d2m-gan") -> dict:
-    """Beat Coverage / Hit Scores of ``generated`` onsets against ``reference`` ones (seconds)."""
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else float("nan")
+
+
+def beat_scores(generated: Any, reference: Any, duration: float, variant: str = "d2m-gan") -> dict:
+    """Beat Coverage / Beat Hit Scores of ``generated`` against ``reference`` onset times (seconds).
+
+    ``d2m-gan``: BCS = G / R, BHS = H / R; ``loris``: BCS = H / G, BHS = H / R, with G, R, H the
+    one-second bins holding a generated onset, a reference onset, and both. A zero denominator
+    gives NaN.
+    """
     if variant not in BEAT_SCORE_VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(BEAT_SCORE_VARIANTS)}, got {variant!r}")
-    g, r = onsets_per_second(generated, duration), onsets_per_second(reference, duration)
-    G, R, H = int(g.sum()), int(r.sum()), int((g & r).sum())
-    div = lambda a, b: a / b if b else float("nan")  # noqa: E731
-    bcs = div(G, R) if variant == "d2m-gan" else div(H, G)
-    return {"variant": variant, "bcs": bcs, "bhs": div(H, R), "generated_bins": G, "reference_bins": R, "hits": H}
+        raise ValueError(f"variant must be 'd2m-gan' or 'loris'; got {variant!r}")
+    gen = onsets_per_second(generated, duration)
+    ref = onsets_per_second(reference, duration)
+    g, r, h = int(gen.sum()), int(ref.sum()), int((gen & ref).sum())
+    bcs = _ratio(g, r) if variant == "d2m-gan" else _ratio(h, g)
+    return {"variant": variant, "bcs": bcs, "bhs": _ratio(h, r),
+            "generated_bins": g, "reference_bins": r, "hits": h}
 
 
-def event_f_measure(music_times, video_times, window: float = 0.07) -> dict:
-    """mir_eval's onset F-measure of the music's events against the video's (``window`` s)."""
+def event_f_measure(music_times: Any, video_times: Any, window: float = 0.07) -> dict:
+    """mir_eval's onset F-measure of the music's events (estimate) against the video's (reference).
+
+    Returns ``{"f", "precision", "recall"}``; all 0.0 when either list is empty.
+    """
     import mir_eval
 
-    est, ref = _times(music_times), _times(video_times)
-    if not len(est) or not len(ref):
+    est = _as_times(music_times, "the music times")
+    ref = _as_times(video_times, "the video times")
+    if est.size == 0 or ref.size == 0:
         return {"f": 0.0, "precision": 0.0, "recall": 0.0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f, p, r = mir_eval.onset.f_measure(ref, est, window=window)
-    return {"f": float(f), "precision": float(p), "recall": float(r)}
+        f, precision, recall = mir_eval.onset.f_measure(ref, est, window=window)
+    return {"f": float(f), "precision": float(precision), "recall": float(recall)}
 
 
-def beat_f_measure(music_beats, video_beats, window: float = 0.07) -> float:
-    """mir_eval's beat F-measure of the music's beats against the video's, untrimmed (mir_eval's
-    evaluator drops the first 5 s; clips here are short, so every beat counts)."""
+def beat_f_measure(music_beats: Any, video_beats: Any, window: float = 0.07) -> float:
+    """mir_eval's beat F-measure of the music's beats (estimate) against the video's (reference).
+
+    Unlike mir_eval's ``beat.evaluate``, the beats are NOT trimmed with ``trim_beats`` (which drops
+    the first 5 s): clips are short, so every beat counts. 0.0 when either list is empty.
+    """
     import mir_eval
 
-    est, ref = _times(music_beats), _times(video_beats)
-    if not len(est) or not len(ref):
+    est = _as_times(music_beats, "the music beats")
+    ref = _as_times(video_beats, "the video beats")
+    if est.size == 0 or ref.size == 0:
         return 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=window))
 
 
-def cuts_on_beats(cuts, beats, tolerance: float = 0.05) -> float:
-    """Share of ``cuts`` with one of ``beats`` within +/- ``tolerance`` seconds (nan without cuts)."""
-    c, b = _times(cuts), _times(beats)
-    if not len(c):
+def cuts_on_beats(cuts: Any, beats: Any, tolerance: float = 0.05) -> float:
+    """Share of ``cuts`` with one of ``beats`` within +/- ``tolerance`` s (boundary included); NaN without cuts."""
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0 seconds; got {tolerance!r}")
+    c = _as_times(cuts, "the cuts")
+    b = _as_times(beats, "the beats")
+    if c.size == 0:
         return float("nan")
-    if not len(b):
+    if b.size == 0:
         return 0.0
-    nearest = np.abs(b[None, :] - c[:, None]).min(1)
-    return float((nearest <= tolerance + 1e-9).mean())
+    nearest = np.abs(c[:, None] - b[None, :]).min(axis=1)
+    return float((nearest <= tolerance + _TIME_SLACK).mean())
 
 
-def controllability(weights, measured) -> dict:
-    """Pearson r and Spearman rho between control weights and the feature measured on each output."""
+def controllability(weights: Any, measured: Any) -> dict:
+    """Pearson r and Spearman rho between control weights and the feature measured on each output.
+
+    Returns ``{"pearson", "spearman", "n"}``; needs at least 3 pairs and neither input constant.
+    """
     from scipy import stats
 
-    w, m = np.asarray(weights, np.float64).reshape(-1), np.asarray(measured, np.float64).reshape(-1)
-    if w.shape != m.shape or len(w) < 3:
-        raise ValueError(f"need at least 3 (weight, measurement) pairs, got {len(w)} and {len(m)}")
+    w = _as_vector(weights, "the weights")
+    m = _as_vector(measured, "the measurements")
+    if w.shape != m.shape:
+        raise ValueError(f"weights and measurements must pair up; got {w.size} and {m.size} values")
+    if w.size < 3:
+        raise ValueError(f"need at least 3 (weight, measurement) pairs; got {w.size}")
     if np.ptp(w) == 0 or np.ptp(m) == 0:
-        raise ValueError("weights and measurements must both vary to be correlated")
-    return {"pearson": float(stats.pearsonr(w, m)[0]), "spearman": float(stats.spearmanr(w, m)[0]), "n": len(w)}
+        raise ValueError("weights and measurements must both vary; a constant input has no correlation")
+    pearson = stats.pearsonr(w, m)[0]
+    spearman = stats.spearmanr(w, m)[0]
+    return {"pearson": float(pearson), "spearman": float(spearman), "n": int(w.size)}
