@@ -14,6 +14,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 _HF_HOME = tempfile.mkdtemp(prefix="v2m-test-hf-")
 os.environ["HF_HOME"] = _HF_HOME
 atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+os.environ["TORCH_HOME"] = os.path.join(_HF_HOME, "torch")  # no cached single-file checkpoints either
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from v2m.synthetic import write_video  # noqa: E402
@@ -110,3 +111,48 @@ def tiny_sam(tmp_path_factory):
                                    iou_head_hidden_dim=32)
     SamModel(SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vggish(tmp_path_factory):
+    """A VGGish with tiny layers, saved under the published file name as a plain torch state dict."""
+    import torch
+
+    from v2m.evaluate.vggish import VGGish
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-vggish")
+    model = VGGish(widths=(4, 4, 8, 8), hidden=16).eval()
+    with torch.no_grad():  # larger weights keep activations from fading through the eleven layers
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(2.5)
+    torch.save(model.state_dict(), folder / "vggish-10086976.pth")
+    return folder, model
+
+
+@pytest.fixture(scope="session")
+def tiny_panns(tmp_path_factory):
+    """A CNN14 with tiny layers and 5 classes, saved like the authors' file: {"model": ..., "iteration": ...},
+    with the STFT / mel tensors v2m rebuilds instead of loading."""
+    import torch
+
+    from v2m.evaluate.panns import Cnn14, Cnn14Config
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-panns")
+    model = Cnn14(Cnn14Config(widths=(4, 4, 8, 8, 8, 8), classes=5)).eval()
+    with torch.no_grad():  # batch-norm statistics of real activations, as a trained model has them
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None  # a plain average over the calibration batches
+        model.train()
+        t = torch.arange(32000) / 16000
+        for hz in (110.0, 440.0, 1760.0, 5000.0):
+            model(torch.sin(2 * torch.pi * hz * t)[None] * torch.rand(1) + 0.1 * torch.randn(1, 32000))
+        model.eval()
+    state = dict(model.state_dict())
+    state["spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(257, 1, 512)
+    state["logmel_extractor.melW"] = torch.zeros(257, 64)
+    torch.save({"model": state, "iteration": 10}, folder / "Cnn14_16k_mAP=0.438.pth")
+    return folder, model

@@ -1,4 +1,4 @@
-"""`v2m evaluate` end to end on files the test makes, with a tiny CLAP built from config."""
+"""`v2m evaluate` end to end on files the test makes, with tiny embedders built from config."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ SR = 44100
 CUTS = [1.0, 2.0, 3.0]
 
 
-def clicks(times, seconds=4.0) -> np.ndarray:
+def clicks(times, seconds=4.0, pitch=0.3) -> np.ndarray:
+    """Decaying tone bursts at ``times``; ``pitch`` in radians per sample (0.3: about 2.1 kHz)."""
     y = np.zeros((1, int(seconds * SR)), np.float32)
     for t in times:
         a = int(t * SR)
-        y[0, a : a + 400] = np.hanning(800)[400:] * np.sin(np.arange(400) * 0.3)
+        y[0, a : a + 400] = np.hanning(800)[400:] * np.sin(np.arange(400) * pitch)
     return np.repeat(y, 2, 0)
 
 
@@ -50,7 +51,7 @@ def folders(tmp_path_factory):
         write_wav(ref / f"c{i}.wav", clicks(CUTS), SR)
         write_wav(gen / f"c{i}.wav", clicks(CUTS), SR)
     write_wav(ref / "half.wav", clicks([0.5, 1.5, 2.5, 3.5]), SR)  # a known partial match
-    write_wav(gen / "half.wav", clicks([0.6, 1.5, 2.6]), SR)
+    write_wav(gen / "half.wav", clicks([0.6, 1.5, 2.6], pitch=1.2), SR)  # and another timbre
     write_video(vid / "half.mp4", duration=4.0, fps=5, size=(64, 48), cut_times=CUTS)
     write_wav(gen / "quiet.wav", np.zeros((2, 4 * SR), np.float32), SR)  # problems: silent,
     write_wav(ref / "quiet.wav", clicks(CUTS), SR)
@@ -60,11 +61,20 @@ def folders(tmp_path_factory):
     return gen, ref, vid
 
 
-def test_evaluate_end_to_end(folders, tiny_clap, tmp_path, capsys):
+def embedder_args(tiny_vggish, tiny_panns, tiny_clap) -> list[str]:
+    return ["--vggish", str(tiny_vggish[0]), "--panns", str(tiny_panns[0]), "--clap", str(tiny_clap),
+            "--imagebind", "off", "--device", "cpu"]
+
+
+FAD, FD, KL, IS = ("FAD (VGGish, 16 kHz, no PCA)", "FD (PANNs CNN14, 16 kHz)", "KL (PANNs CNN14, 16 kHz, softmax)",
+                   "IS (PANNs CNN14, 16 kHz)")
+
+
+def test_evaluate_end_to_end(folders, tiny_vggish, tiny_panns, tiny_clap, tmp_path, capsys):
     gen, ref, vid = folders
     out = tmp_path / "report"
     code = main(["evaluate", "--generated", str(gen), "--reference", str(ref), "--videos", str(vid), "-o", str(out),
-                 "--clap", str(tiny_clap), "-q"])
+                 *embedder_args(tiny_vggish, tiny_panns, tiny_clap), "-q"])
     err = capsys.readouterr().err
     assert code == 1  # problems are listed, one line each, and the rest is evaluated
     assert "quiet.wav: is silent" in err and "lengths differ by 2.00 s" in err and "no reference file" in err
@@ -79,12 +89,27 @@ def test_evaluate_end_to_end(folders, tiny_clap, tmp_path, capsys):
     assert half["d2m-gan"]["bcs"] == 0.75 and half["d2m-gan"]["bhs"] == 0.75 and half["loris"]["bcs"] == 1.0
     agg = report["aggregate"]
     assert agg["clips"] == 7 and agg["bhs (d2m-gan)"] == pytest.approx((6 + 0.75) / 7, abs=1e-4)
-    fd = next(v for k, v in agg.items() if k.startswith("FD (CLAP"))
-    coverage = next(v for k, v in agg.items() if k.startswith("coverage (CLAP"))
-    assert fd >= 0 and 0 <= coverage <= 1 and "48000 Hz" in next(k for k in agg if k.startswith("FD (CLAP"))
-    assert "VGGish" in report["not_computed"]["FAD (VGGish, 16 kHz, no PCA)"]
+    # learned metrics: identical pairs have KL 0 (up to eps), the differing pair does not
+    assert clips["c0"]["learned"][KL] == pytest.approx(0, abs=1e-3) and clips["half"]["learned"][KL] > 1e-3
+    assert agg[KL] == pytest.approx(clips["half"]["learned"][KL] / 7, abs=1e-3)
+    assert agg[FAD] > 0 and agg[FD] > 0 and agg[IS] >= 1.0 and agg[IS + " splits"] == 1
+    assert agg["FD (CLAP, 48 kHz)"] >= 0 and 0 <= agg["coverage (CLAP, prdc k=5)"] <= 1
+    assert report["not_computed"]["IB (ImageBind-huge, video-audio cosine)"].startswith("skipped")
+    assert report["settings"]["embedders"] == {"vggish": str(tiny_vggish[0]), "panns": str(tiny_panns[0]),
+                                               "clap": str(tiny_clap)}
     md = (out / "report.md").read_text()
     assert "| bcs (d2m-gan) | 0.9643 |" in md and "| c0 | 4.0000 | 1.0000 |" in md and "## Problems" in md and "is silent" in md
+    assert f"| {FAD} |" in md and f" {KL} |" in md.split("## Per clip")[1]  # KL per clip in the clip table
+
+
+def test_identical_sets_score_zero_distance(folders, tiny_vggish, tiny_panns, tiny_clap, tmp_path):
+    _, ref, _ = folders
+    main(["evaluate", "--generated", str(ref), "--reference", str(ref), "-o", str(tmp_path / "r"),
+          *embedder_args(tiny_vggish, tiny_panns, tiny_clap), "-q"])
+    agg = json.loads((tmp_path / "r" / "report.json").read_text())["aggregate"]
+    assert agg[FAD] == pytest.approx(0, abs=1e-3) and agg[FD] == pytest.approx(0, abs=1e-3)
+    assert agg[KL] == pytest.approx(0, abs=1e-3) and agg["FD (CLAP, 48 kHz)"] == pytest.approx(0, abs=1e-3)
+    # (no coverage check: six of the reference files are copies, and a ball of radius 0 holds nothing)
 
 
 def test_evaluate_without_embedders_or_clap_weights(folders, tmp_path, capsys):
@@ -92,11 +117,19 @@ def test_evaluate_without_embedders_or_clap_weights(folders, tmp_path, capsys):
     assert main(["evaluate", "--generated", str(gen), "--reference", str(ref), "-o", str(tmp_path / "a"),
                  "--no-embedders", "-q"]) == 1
     report = json.loads((tmp_path / "a" / "report.json").read_text())
-    assert "video_rhythm" not in report["clips"][0] and report["not_computed"]["FD (CLAP)"].startswith("skipped")
+    assert "video_rhythm" not in report["clips"][0] and report["not_computed"][FAD].startswith("skipped")
+    assert len(report["not_computed"]) == 8  # every learned metric, with its reason
     main(["evaluate", "--generated", str(gen), "--reference", str(ref), "-o", str(tmp_path / "b"),
-          "--clap", str(tmp_path / "no-clap"), "-q"])
+          "--clap", str(tmp_path / "no-clap"), "--vggish", str(tmp_path / "no-vggish"),
+          "--panns", str(tmp_path), "-q"])
     report = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert "no such directory for the CLAP weights" in report["not_computed"]["FD (CLAP)"]
+    reasons = report["not_computed"]
+    assert "no such directory for the CLAP weights" in reasons["FD (CLAP, 48 kHz)"]
+    assert "no such file or directory for the VGGish weights" in reasons[FAD]
+    assert "no Cnn14_16k_mAP=0.438.pth in this directory" in reasons[KL]
+    # the default ImageBind lives at a URL: offline and not cached, it is reported, not fetched
+    assert "not cached" in reasons["IB (ImageBind-huge, video-audio cosine)"] or \
+        "videos" in reasons["IB (ImageBind-huge, video-audio cosine)"]
     assert report["aggregate"]["clips"] == 7  # the rhythm metrics still ran
 
 

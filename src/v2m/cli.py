@@ -320,11 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--generated", required=True, metavar="DIR", help="generated audio files or muxed videos")
     ev.add_argument("--reference", required=True, metavar="DIR", help="the reference music (audio or videos)")
-    ev.add_argument("--videos", metavar="DIR", help="the videos (cuts and visual beats for the video rhythm metrics)")
+    ev.add_argument("--videos", metavar="DIR", help="the videos (cuts and visual beats for the video rhythm "
+                    "metrics; the picture for the ImageBind score)")
     ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for report.md and report.json")
-    ev.add_argument("--clap", metavar="MODEL", help="LAION-CLAP for FD and density/coverage: a hub id or folder "
-                    "(default laion/clap-htsat-unfused)")
-    ev.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
+    w = ev.add_argument_group("embedders (each: a file, a folder, a URL or a hub id; 'off' skips its metrics; "
+                              "weights are downloaded once where there is network and cached)")
+    w.add_argument("--vggish", metavar="SRC", help="VGGish for FAD (default: torchvggish's "
+                   "vggish-10086976.pth from GitHub)")
+    w.add_argument("--panns", metavar="SRC", help="PANNs CNN14 for FD, KL and IS (default: the authors' Zenodo "
+                   "checkpoint for --panns-rate)")
+    w.add_argument("--panns-rate", type=int, choices=(16000, 32000), default=16000,
+                   help="the CNN14 to use: 16 kHz (Cnn14_16k, default) or 32 kHz (Cnn14)")
+    w.add_argument("--clap", metavar="SRC", help="LAION-CLAP for FD and density/coverage (default "
+                   "laion/clap-htsat-unfused)")
+    w.add_argument("--imagebind", metavar="SRC", help="ImageBind-huge for the IB score, needs --videos (default: "
+                   "imagebind_huge.pth from Meta, ~4.5 GB)")
+    w.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
+    w.add_argument("--device", default="auto", help="torch device for the embedders (auto, cpu, cuda ...)")
     ev.add_argument("--max-length-diff", type=float, default=1.0, metavar="SEC",
                     help="pairs whose lengths differ by more are left out (1 s)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
@@ -499,12 +511,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate.embedders import CLAP_DEFAULT
+    from .analysis.semantic import resolve_device
+    from .evaluate.embedders import FAMILIES
     from .evaluate.run import run_evaluation
 
-    embedders = {"clap": False} if args.no_embedders else {"clap": args.clap or CLAP_DEFAULT}
+    def spec(value):
+        return False if args.no_embedders or value == "off" else value  # None: the default weights
+
+    embedders = {family: spec(getattr(args, family)) for family in FAMILIES}
     report = run_evaluation(args.generated, args.reference, args.videos, args.output, embedders=embedders,
-                            max_length_diff=args.max_length_diff, progress=not args.quiet)
+                            max_length_diff=args.max_length_diff, panns_rate=args.panns_rate,
+                            device=resolve_device(args.device), progress=not args.quiet)
     if not args.quiet:
         print(f"evaluated {len(report.clips)} clip(s) -> {os.path.join(args.output, 'report.md')}", file=sys.stderr)
         for name, reason in report.not_computed.items():

@@ -280,6 +280,22 @@ def reduced_frames(
 # --- audio -------------------------------------------------------------------------------
 
 
+def audio_sample_rate(path: str | os.PathLike, stream: int = 0) -> int:
+    """The sample rate an audio stream of any container was stored at."""
+    path = os.fspath(path)
+    _check_path(path)
+    try:
+        with av.open(path, metadata_errors="ignore") as c:
+            if len(c.streams.audio) <= stream:
+                raise MediaError("has no audio stream", path)
+            rate = c.streams.audio[stream].codec_context.sample_rate
+    except av.error.FFmpegError as e:
+        raise MediaError(f"audio cannot be read (FFmpeg: {_ffmpeg_reason(e)})", path) from None
+    if not rate:
+        raise MediaError("the audio stream has no sample rate", path)
+    return int(rate)
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0) -> np.ndarray:
     """Decode an audio stream of any container to float32 ``[channels, samples]`` at ``sample_rate``."""
     path = os.fspath(path)

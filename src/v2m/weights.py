@@ -80,3 +80,89 @@ def hub_file(repo_id: str, filename: str, what: str, flag: str = "") -> str:
         reason = " ".join(str(e).split())[:160]
         raise WeightsUnavailable(f"{what} ({filename}) could not be loaded from {where}: {hint}{off} ({reason})",
                                  repo_id) from None
+
+
+def _url_reachable(url: str, timeout: float = 3.0) -> bool:
+    host = urlparse(url)
+    try:
+        with socket.create_connection((host.hostname, host.port or (443 if host.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def checkpoint_file(source: str, filename: str, what: str, flag: str = "") -> str:
+    """The local path of a single-file checkpoint, or :class:`WeightsUnavailable` saying what to do.
+
+    For models published as one file outside the Hugging Face hub (VGGish, PANNs, ImageBind),
+    ``source`` may be a file, a directory holding ``filename``, an http(s) URL (downloaded once
+    into torch's hub cache, ``$TORCH_HOME/hub/checkpoints``, and read from there afterwards; never
+    fetched when ``HF_HUB_OFFLINE=1``), or a hub id ``org/name`` whose repository holds ``filename``."""
+    off = f", or use {flag}" if flag else ""
+    source = os.path.expanduser(source)
+    if os.path.isfile(source):
+        return source
+    if os.path.isdir(source):
+        path = os.path.join(source, filename)
+        if not os.path.isfile(path):
+            raise WeightsUnavailable(f"no {filename} in this directory for the {what} weights{off}", source)
+        return path
+    if source.startswith(("http://", "https://")):
+        import torch.hub
+
+        name = os.path.basename(urlparse(source).path).replace("%3D", "=")
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", name)
+        if os.path.isfile(cached):
+            return cached
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE or not _url_reachable(source):
+            raise WeightsUnavailable(f"{what} weights are not cached ({cached}) and their server cannot be reached: "
+                                     f"download {source} where there is network and pass the file{off}", source)
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(source, cached, progress=True)  # writes a temp file, then renames
+        except Exception as e:  # urllib raises several error types for one cause
+            raise WeightsUnavailable(f"{what} weights could not be downloaded ({' '.join(str(e).split())[:160]}){off}",
+                                     source) from None
+        return cached
+    if looks_like_path(source) or source.count("/") != 1:
+        raise WeightsUnavailable(f"no such file or directory for the {what} weights{off}", source)
+    return hub_file(source, filename, what, flag)
+
+
+def read_state_dict(path: str, what: str) -> dict:
+    """The tensors of a checkpoint file: safetensors, or a torch file read with ``weights_only=True``
+    (never unpickling code). A ``{"model": ...}`` or ``{"state_dict": ...}`` wrapper is opened."""
+    import torch
+
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a corrupt file, or one that needs unpickling of code
+        raise WeightsUnavailable(f"the {what} checkpoint cannot be read ({' '.join(str(e).split())[:160]})", path) from None
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsUnavailable(f"the {what} checkpoint is not a dictionary of tensors", path)
+    return state
+
+
+def load_matching(module, state: dict, what: str, path: str, ignore: tuple[str, ...] = ()) -> None:
+    """Load ``state`` into ``module`` strictly, except keys starting with one of ``ignore`` (parts of
+    the published checkpoint v2m does not use); a missing or misshapen tensor is one clear error."""
+    state = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    own = module.state_dict()
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))  # a counter
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = [f"{name} {keys[:3]}{' ...' if len(keys) > 3 else ''}" for name, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("misshapen", wrong)) if keys]
+        raise WeightsUnavailable(f"the {what} checkpoint does not fit the model: " + "; ".join(parts), path)
+    module.load_state_dict(state, strict=False)  # checked above, up to batch-norm counters

@@ -18,6 +18,7 @@ audio:
   the clips (what audioldm_eval reports as its softmax KL). ``kind="softmax"`` treats each row as
   one distribution; ``kind="sigmoid"`` treats each class as an independent Bernoulli variable
   (multi-label posteriors such as PANNs' sigmoid outputs) and sums the per-class Bernoulli KLs.
+  The "KL" of V2M tables is audioldm_eval's: ``softmax`` over PANNs CNN14 logits.
 - :func:`inception_score`: ``exp(mean_i KL(p(y|x_i) || p(y)))`` where ``p(y)`` is the mean
   posterior of the set; high when each clip is confidently one class and the classes are varied.
   With ``splits > 1`` the set is cut into parts and the mean and standard deviation over the parts
@@ -167,35 +168,44 @@ def frechet_distance(a: Any, b: Any, eps: float = 1e-6) -> float:
 def kl_divergence(p_generated: Any, p_reference: Any, kind: str = "softmax", eps: float = 1e-6) -> float:
     """Mean over paired clips of KL(reference || generated) between posteriors [N, C].
 
-    ``softmax``: ``sum_c r_c (log(r_c + eps) - log(g_c + eps))`` per clip. ``sigmoid``: the same
-    for every class plus its complement ``(1 - r_c) (log(1 - r_c + eps) - log(1 - g_c + eps))``,
-    i.e. the Bernoulli KL of each class, summed over the classes.
+    ``softmax``: ``sum_c r_c log r_c - r_c log(g_c + eps)`` per clip (``0 log 0 = 0``); ``eps`` sits
+    only in the generated term, exactly as audioldm_eval's ``kl_div((g + eps).log(), r)``.
+    ``sigmoid``: the same for every class plus its complement ``(1 - r_c)``, i.e. the Bernoulli KL
+    of each class, summed over the classes.
     """
+    from scipy.special import xlogy
+
     gen = _as_probabilities(p_generated, "the generated posteriors")
     ref = _as_probabilities(p_reference, "the reference posteriors")
     if gen.shape != ref.shape:
         raise ValueError(f"the posteriors must be paired clip by clip with the same classes; "
                          f"got shapes {gen.shape} (generated) and {ref.shape} (reference)")
-    per_class = ref * (np.log(ref + eps) - np.log(gen + eps))
+    per_class = xlogy(ref, ref) - ref * np.log(gen + eps)
     if kind == "sigmoid":
-        per_class = per_class + (1.0 - ref) * (np.log(1.0 - ref + eps) - np.log(1.0 - gen + eps))
+        per_class = per_class + xlogy(1.0 - ref, 1.0 - ref) - (1.0 - ref) * np.log(1.0 - gen + eps)
     elif kind != "softmax":
         raise ValueError(f"kind must be 'softmax' or 'sigmoid'; got {kind!r}")
     return float(per_class.sum(axis=1).mean())
 
 
-def inception_score(posteriors: Any, splits: int = 1, eps: float = 1e-12) -> dict:
+def inception_score(posteriors: Any, splits: int = 1, eps: float = 1e-12, seed: int | None = None) -> dict:
     """Inception score ``exp(mean_i KL(p(y|x_i) || p(y)))`` of posteriors [N, C]: ``{"mean", "std"}``.
 
-    The set is cut into ``splits`` near-equal parts, each scored with its own marginal ``p(y)``;
-    ``std`` is the population standard deviation over the parts (0 for one split).
+    The set is cut into ``splits`` parts at rows ``i * N // splits`` (as audioldm_eval does), each
+    scored with its own marginal ``p(y)``; ``std`` is the population standard deviation over the
+    parts (0 for one split). ``seed``: shuffle the rows first with ``RandomState(seed)``
+    (audioldm_eval: 10 splits, seed 2020).
     """
     if isinstance(splits, bool) or int(splits) != splits or splits < 1:
         raise ValueError(f"splits must be a positive integer; got {splits!r}")
     splits = int(splits)
     p = _as_probabilities(posteriors, "the posteriors", min_rows=splits)
+    n = p.shape[0]
+    if seed is not None:
+        p = p[np.random.RandomState(seed).permutation(n)]
     scores = []
-    for part in np.array_split(p, splits):
+    for i in range(splits):
+        part = p[i * n // splits : (i + 1) * n // splits]
         marginal = part.mean(axis=0, keepdims=True)
         kl = (part * (np.log(part + eps) - np.log(marginal + eps))).sum(axis=1)
         scores.append(math.exp(float(kl.mean())))

@@ -11,8 +11,9 @@ accepted (the first audio stream is the music). Per pair, over the reference's l
   the music's onsets and the video's cuts and visual beats, mir_eval beat F-measure between the
   music's beats and the visual beats, and the share of hard cuts with a beat within +/- 50 ms.
 
-Distribution metrics need learned embedders (:mod:`v2m.evaluate.embedders`); each one that is
-not available is reported as not computed, with the reason, and the rest still runs.
+Distribution metrics need learned embedders (:mod:`v2m.evaluate.embedders`: VGGish FAD, PANNs
+FD / KL / IS, CLAP FD / density / coverage, ImageBind IB); each one that is not available is
+reported as not computed, with the reason, and the rest still runs.
 
 Problems with single files (missing partner, unreadable, silent, lengths differing by more than
 ``max_length_diff`` seconds) are listed in the report and those pairs are left out; the others
@@ -155,12 +156,16 @@ def aggregate(clips: list[dict]) -> dict:
 
 
 def run_evaluation(generated_dir: str, reference_dir: str, videos_dir: str | None, out_dir: str, *,
-                   embedders: dict | None = None, max_length_diff: float = 1.0, progress: bool = True) -> Report:
-    """Evaluate every pair and write ``report.json`` / ``report.md`` into ``out_dir``."""
+                   embedders: dict | None = None, max_length_diff: float = 1.0, panns_rate: int = 16000,
+                   device: str = "cpu", progress: bool = True) -> Report:
+    """Evaluate every pair and write ``report.json`` / ``report.md`` into ``out_dir``.
+
+    ``embedders``: ``{"vggish" | "panns" | "clap" | "imagebind": source, object or False}``
+    (:func:`v2m.evaluate.embedders.distribution_metrics`); a family left out loads its default."""
     from tqdm.auto import tqdm
 
     from ..fsutil import write_bytes_atomic
-    from .embedders import distribution_metrics
+    from .embedders import IS_SEED, IS_SPLITS, distribution_metrics
 
     generated = index_folder(generated_dir, "generated")
     reference = index_folder(reference_dir, "reference")
@@ -169,7 +174,17 @@ def run_evaluation(generated_dir: str, reference_dir: str, videos_dir: str | Non
                               "beat_scores": "per-second bins; variants d2m-gan (BCS = G/R, BHS = H/R) and "
                                              "loris (BCS = H/G, BHS = H/R)",
                               "f_measure": "mir_eval, 70 ms window; beats untrimmed",
-                              "cuts_on_beats": "+/- 50 ms", "max_length_diff_s": max_length_diff})
+                              "cuts_on_beats": "+/- 50 ms", "max_length_diff_s": max_length_diff,
+                              "FAD": "VGGish, 16 kHz (resampy kaiser_best), no PCA, no final ReLU, all 0.96 s "
+                                     "examples pooled (audioldm_eval / frechet-audio-distance)",
+                              "PANNs": f"CNN14 at {panns_rate} Hz as audioldm_eval runs it: FD on the 2048-d "
+                                       "embedding, KL(reference || generated) on softmaxed logits per pair, "
+                                       f"IS on softmaxed logits ({IS_SPLITS} splits when there are {IS_SPLITS} clips "
+                                       f"or more, else 1; rows shuffled with seed {IS_SEED})",
+                              "CLAP": "audio embedding, 48 kHz mono, mean over 10 s windows; prdc with the "
+                                      "reference as the real set",
+                              "IB": "ImageBind-huge, cosine of video and generated-audio embeddings "
+                                    "(ImageBind's own clip sampling), mean over clips"})
     for name in sorted(set(reference) - set(generated)):
         report.problems.append({"name": name, "path": str(reference[name]), "problem": "no generated file"})
     pairs = []
@@ -189,10 +204,14 @@ def run_evaluation(generated_dir: str, reference_dir: str, videos_dir: str | Non
         except V2MError as e:
             report.problems.append({"name": name, "path": str(e.path or generated[name]), "problem": e.message})
     report.aggregate = aggregate(report.clips)
-    values, reasons = distribution_metrics([generated[n] for n in kept], [reference[n] for n in kept],
-                                           [videos.get(n) for n in kept], embedders)
-    report.aggregate.update(values)
-    report.not_computed.update(reasons)
+    learned = distribution_metrics(kept, [generated[n] for n in kept], [reference[n] for n in kept],
+                                   [videos.get(n) for n in kept], embedders, panns_rate=panns_rate,
+                                   device=device, progress=progress)
+    report.aggregate.update(learned.values)
+    report.not_computed.update(learned.reasons)
+    report.settings["embedders"] = learned.sources
+    for row in report.clips:
+        row["learned"] = learned.per_clip.get(row["name"], {})
     out = Path(out_dir)
     write_bytes_atomic(out / "report.json", json.dumps(report.to_dict(), indent=1).encode())
     write_bytes_atomic(out / "report.md", markdown(report).encode())
@@ -212,12 +231,18 @@ def markdown(report: Report) -> str:
     lines += ["", "## Per clip", "",
               "| clip | s | BCS (d2m-gan) | BHS (d2m-gan) | BCS (loris) | BHS (loris) | onset F cuts | "
               "onset F visual beats | beat F visual beats | cuts on beats |", "|---|---|---|---|---|---|---|---|---|---|"]
+    learned = sorted({k for c in report.clips for k in c.get("learned", {})})
+    if learned:
+        lines[-2] = lines[-2][:-1] + "".join(f" {k} |" for k in learned)
+        lines[-1] += "---|" * len(learned)
     for c in report.clips:
         d, lo, v = c["bcs_bhs"]["d2m-gan"], c["bcs_bhs"]["loris"], c.get("video_rhythm") or {}
         cells = [c["name"], c["seconds"], d["bcs"], d["bhs"], lo["bcs"], lo["bhs"], v.get("onset_f_cuts"),
                  v.get("onset_f_visual_beats"), v.get("beat_f_visual_beats"), v.get("cuts_on_beats")]
+        cells += [c.get("learned", {}).get(k) for k in learned]
         lines.append("| " + " | ".join(_fmt(x) for x in cells) + " |")
     if report.problems:
         lines += ["", "## Problems (left out)", ""] + [f"- {p['path']}: {p['problem']}" for p in report.problems]
-    lines += ["", "## Settings", ""] + [f"- {k}: {v}" for k, v in report.settings.items()]
+    lines += ["", "## Settings", ""] + [f"- {k}: {v}" for k, v in report.settings.items() if k != "embedders"]
+    lines += [f"- weights of {k}: {v}" for k, v in report.settings.get("embedders", {}).items()]
     return "\n".join(lines) + "\n"
