@@ -141,7 +141,7 @@ def test_readers_follow_their_protocols(tmp_path):
     panns = readers.for_panns(tmp_path / "s.wav", 16000)
     assert len(panns) == 32000 and abs(panns[:16000].mean()) < 1e-3  # padded to 2 s, DC removed
     ib = readers.for_imagebind(tmp_path / "s.wav")
-    assert len(ib) == 16000 and ib[2000:14000].mean() > 0.15  # the first channel, DC kept
+    assert ib.shape == (2, 16000) and ib[0, 2000:14000].mean() > 0.15  # both channels, DC kept
     vgg = readers.for_vggish(tmp_path / "s.wav")
     assert len(vgg) == 16000
     mix = readers.sinc_resample((left + right) / 2, 48000, 16000)

@@ -138,3 +138,34 @@ def test_missing_folder_is_one_line(tmp_path, capsys):
                  str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "is not a folder" in err and not (tmp_path / "r").exists()
+
+
+def test_imagebind_score_per_clip(folders, tmp_path):
+    """The IB score through run_evaluation, with a tiny ImageBind built from config (injected)."""
+    import torch
+
+    from v2m.evaluate.imagebind import ImageBindConfig, ImageBindEmbedder, ImageBindModel
+    from v2m.evaluate.run import run_evaluation
+
+    torch.manual_seed(0)
+    tiny = ImageBindModel(ImageBindConfig(vision_width=32, vision_depth=1, vision_heads=2, audio_width=32,
+                                          audio_depth=1, audio_heads=2, out_dim=16, image_size=28)).eval()
+    gen, ref, vid = folders
+    off = {"vggish": False, "panns": False, "clap": False}
+    report = run_evaluation(str(gen), str(ref), str(vid), str(tmp_path / "r"), progress=False,
+                            embedders={**off, "imagebind": ImageBindEmbedder(model=tiny)})
+    ib = "IB (ImageBind-huge, video-audio cosine)"
+    per_clip = {c["name"]: c["learned"][ib] for c in report.clips}
+    assert set(per_clip) == {f"c{i}" for i in range(6)} | {"half"}
+    assert all(-1 <= v <= 1 for v in per_clip.values())
+    assert per_clip["c0"] == per_clip["c5"]  # the same video and the same music give the same score
+    # each clip's score is the cosine of its own video and its own generated music
+    from v2m.evaluate import readers
+    from v2m.evaluate.imagebind import ib_scores
+
+    embedder = ImageBindEmbedder(model=tiny)
+    expected = ib_scores(embedder.embed_video([str(vid / "half.mp4")]),
+                         embedder.embed_audio([readers.for_imagebind(gen / "half.wav")]))[0]
+    assert per_clip["half"] == pytest.approx(expected, abs=1e-4)
+    assert report.aggregate[ib] == pytest.approx(np.mean(list(per_clip.values())), abs=1e-4)
+    assert ib not in report.not_computed and report.settings["embedders"] == {"imagebind": "custom"}

@@ -134,7 +134,7 @@ class PannsEmbedder:
                  model: Cnn14 | None = None):
         self.model = (model if model is not None else load_cnn14(source, sample_rate)).to(device).eval()
         self.sample_rate = self.model.config.sample_rate
-        self.source = source or PANNS_DEFAULTS.get(self.sample_rate, "custom")
+        self.source = source or ("custom" if model is not None else PANNS_DEFAULTS[self.sample_rate])
         self.device = device
 
     def run(self, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ clips as its reference tool prepares them (the module of each embedder documents
   ``kaiser_best`` to 16 kHz.
 - PANNs CNN14 (FD, KL, IS, audioldm_eval): first channel, mean removed, torchaudio's sinc
   resampler, zero-padded to 32000 samples.
-- ImageBind (IB): first channel, torchaudio's sinc resampler to 16 kHz.
+- ImageBind (IB): all channels, torchaudio's sinc resampler to 16 kHz (its filterbank reads
+  the first channel after removing the mean of all).
 - CLAP (density / coverage): mono at 48 kHz.
 
 All decoding goes through :mod:`v2m.media` (PyAV).
@@ -76,8 +77,9 @@ def for_panns(path, sample_rate: int = 16000) -> np.ndarray:
 
 
 def for_imagebind(path) -> np.ndarray:
+    """[channels, samples] at 16 kHz: ImageBind centres each clip over all channels, then reads the first."""
     audio, rate = _native(path)
-    return sinc_resample(audio[0], rate, 16000)
+    return np.stack([sinc_resample(channel, rate, 16000) for channel in audio])
 
 
 def for_clap(path, sample_rate: int = 48000) -> np.ndarray:

@@ -117,10 +117,11 @@ class VggishEmbedder:
     name = "vggish"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, source: str = VGGISH_DEFAULT, device: str = "cpu", batch_size: int = 64,
+    def __init__(self, source: str | None = None, device: str = "cpu", batch_size: int = 64,
                  model: VGGish | None = None):
-        self.source, self.device, self.batch_size = source, device, batch_size
-        self.model = (model if model is not None else load_vggish(source)).to(device).eval()
+        self.source = source or ("custom" if model is not None else VGGISH_DEFAULT)
+        self.device, self.batch_size = device, batch_size
+        self.model = (model if model is not None else load_vggish(self.source)).to(device).eval()
 
     def frames(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """[examples_i, 128] per clip; clips under ~0.975 s have no example and give [0, 128]."""
