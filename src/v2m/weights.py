@@ -117,8 +117,9 @@ def checkpoint_file(source: str, filename: str, what: str, flag: str = "") -> st
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE or not _url_reachable(source):
-            raise WeightsUnavailable(f"{what} weights are not cached ({cached}) and their server cannot be reached: "
-                                     f"download {source} where there is network and pass the file{off}", source)
+            raise WeightsUnavailable(f"{what} weights are not cached and their server cannot be reached: fetch this "
+                                     f"URL once where there is network (it is then kept in {os.path.dirname(cached)}) "
+                                     f"or pass the downloaded file{off}", source)
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         try:
             torch.hub.download_url_to_file(source, cached, progress=True)  # writes a temp file, then renames

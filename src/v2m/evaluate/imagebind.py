@@ -301,7 +301,7 @@ def checkpoint_path(source: str) -> str:
         converted = os.path.join(folder, "imagebind_huge.safetensors")
         if os.path.isfile(converted):
             return converted
-    return checkpoint_file(source, CHECKPOINT_NAME, WHAT, flag="--no-embedders")
+    return checkpoint_file(source, CHECKPOINT_NAME, WHAT, flag="--imagebind off")
 
 
 def load_imagebind(source: str = IMAGEBIND_DEFAULT, config: ImageBindConfig | None = None,

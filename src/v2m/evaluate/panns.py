@@ -112,7 +112,7 @@ def load_cnn14(source: str | None = None, sample_rate: int = 16000) -> Cnn14:
     of classes are read from the checkpoint."""
     config = Cnn14Config.for_rate(sample_rate)
     path = checkpoint_file(source or PANNS_DEFAULTS[sample_rate], PANNS_FILES[sample_rate], "PANNs CNN14",
-                           flag="--no-embedders")
+                           flag="--panns off")
     state = read_state_dict(path, "PANNs CNN14")
     widths = []
     while f"conv_block{len(widths) + 1}.conv1.weight" in state:

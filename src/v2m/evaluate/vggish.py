@@ -98,7 +98,7 @@ def load_vggish(source: str = VGGISH_DEFAULT) -> VGGish:
 
     folder = os.path.expanduser(source)
     filename = "vggish.safetensors" if os.path.isfile(os.path.join(folder, "vggish.safetensors")) else "vggish-10086976.pth"
-    path = checkpoint_file(source, filename, "VGGish", flag="--no-embedders")
+    path = checkpoint_file(source, filename, "VGGish", flag="--vggish off")
     state = read_state_dict(path, "VGGish")
     try:
         widths = tuple(int(state[f"features.{i}.weight"].shape[0]) for i in (0, 3, 6, 11))
