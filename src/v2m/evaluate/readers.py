@@ -37,16 +37,17 @@ def sinc_resample(wave: np.ndarray, orig: int, new: int, zeros: int = 6, rolloff
     orig, new = orig // g, new // g
     cutoff = min(orig, new) * rolloff
     width = math.ceil(zeros * orig / cutoff)
-    taps = torch.arange(-width, width + orig, dtype=torch.float64) / orig
-    t = (-torch.arange(new, dtype=torch.float64)[:, None] / new + taps[None]) * cutoff  # [new, taps]
+    # float32 throughout and in this order of operations, as torchaudio computes it for float32 audio
+    taps = torch.arange(-width, width + orig, dtype=torch.float32) / orig
+    t = (-torch.arange(new, dtype=torch.float32)[:, None] / new + taps[None]) * cutoff  # [new, taps]
     t = t.clamp(-zeros, zeros)
     window = torch.cos(t * math.pi / zeros / 2) ** 2
     t = t * math.pi
-    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * window * (cutoff / orig)
+    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * (window * (cutoff / orig))
     x = torch.as_tensor(np.asarray(wave, np.float32))
     n = x.shape[-1]
     x = F.pad(x[None, None], (width, width + orig))
-    out = F.conv1d(x, kernel[:, None].float(), stride=orig)  # [1, new, steps]
+    out = F.conv1d(x, kernel[:, None], stride=orig)  # [1, new, steps]
     return out[0].T.reshape(-1)[: math.ceil(new * n / orig)].numpy()
 
 
