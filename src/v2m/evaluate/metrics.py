@@ -135,11 +135,13 @@ def frechet_from_stats(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float 
         if not np.isfinite(v).all():
             raise ValueError(f"{name} holds NaN or infinite values")
 
-    root = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(root).all():
-        shift = eps * np.eye(d)
-        s1, s2 = s1 + shift, s2 + shift
+    with warnings.catch_warnings():  # a singular product (fewer items than dimensions) is handled here
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
         root = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(root).all():
+            shift = eps * np.eye(d)
+            s1, s2 = s1 + shift, s2 + shift
+            root = linalg.sqrtm(s1 @ s2)
         if not np.isfinite(root).all():
             raise ValueError("the square root of the covariance product is not finite, even with eps added")
     if np.iscomplexobj(root):
