@@ -8,7 +8,7 @@ import torch
 
 from v2m.errors import WeightsUnavailable
 from v2m.evaluate import readers
-from v2m.evaluate.panns import Cnn14, Cnn14Config, PannsEmbedder, load_cnn14
+from v2m.evaluate.panns import Cnn14Config, PannsEmbedder, load_cnn14
 from v2m.evaluate.vggish import VggishEmbedder, load_vggish, log_mel_examples, mel_matrix
 from v2m.media import write_wav
 from v2m.weights import checkpoint_file, read_state_dict

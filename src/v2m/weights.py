@@ -21,19 +21,22 @@ def looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1
 
 
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server of ``url`` accepts a connection."""
+    parts = urlparse(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub endpoint accepts a connection (False when offline mode is set)."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
-            return True
-    except OSError:
-        return False
+    return not constants.HF_HUB_OFFLINE and _reachable(constants.ENDPOINT, timeout)
 
 
 def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
@@ -82,20 +85,12 @@ def hub_file(repo_id: str, filename: str, what: str, flag: str = "") -> str:
                                  repo_id) from None
 
 
-def _url_reachable(url: str, timeout: float = 3.0) -> bool:
-    host = urlparse(url)
-    try:
-        with socket.create_connection((host.hostname, host.port or (443 if host.scheme == "https" else 80)), timeout):
-            return True
-    except OSError:
-        return False
-
-
-def checkpoint_file(source: str, filename: str, what: str, flag: str = "") -> str:
+def checkpoint_file(source: str, filename: str, what: str, flag: str = "", converted: str | None = None) -> str:
     """The local path of a single-file checkpoint, or :class:`WeightsUnavailable` saying what to do.
 
     For models published as one file outside the Hugging Face hub (VGGish, PANNs, ImageBind),
-    ``source`` may be a file, a directory holding ``filename``, an http(s) URL (downloaded once
+    ``source`` may be a file, a directory holding ``filename`` (or, in its place, the safetensors
+    file named ``converted``), an http(s) URL (downloaded once
     into torch's hub cache, ``$TORCH_HOME/hub/checkpoints``, and read from there afterwards; never
     fetched when ``HF_HUB_OFFLINE=1``), or a hub id ``org/name`` whose repository holds ``filename``."""
     off = f", or use {flag}" if flag else ""
@@ -104,6 +99,8 @@ def checkpoint_file(source: str, filename: str, what: str, flag: str = "") -> st
         return source
     if os.path.isdir(source):
         path = os.path.join(source, filename)
+        if converted and not os.path.isfile(path) and os.path.isfile(os.path.join(source, converted)):
+            path = os.path.join(source, converted)
         if not os.path.isfile(path):
             raise WeightsUnavailable(f"no {filename} in this directory for the {what} weights{off}", source)
         return path
@@ -116,7 +113,7 @@ def checkpoint_file(source: str, filename: str, what: str, flag: str = "") -> st
             return cached
         from huggingface_hub import constants
 
-        if constants.HF_HUB_OFFLINE or not _url_reachable(source):
+        if constants.HF_HUB_OFFLINE or not _reachable(source):
             raise WeightsUnavailable(f"{what} weights are not cached and their server cannot be reached: fetch this "
                                      f"URL once where there is network (it is then kept in {os.path.dirname(cached)}) "
                                      f"or pass the downloaded file{off}", source)

@@ -41,6 +41,8 @@ def metric_names(panns_rate: int = 16000, k: int = 5) -> dict[str, tuple[str, ..
             "panns": (f"FD (PANNs CNN14, {khz})", f"KL (PANNs CNN14, {khz}, softmax)", f"IS (PANNs CNN14, {khz})"),
             "clap": ("FD (CLAP, 48 kHz)", f"density (CLAP, prdc k={k})", f"coverage (CLAP, prdc k={k})"),
             "imagebind": ("IB (ImageBind-huge, video-audio cosine)",)}
+
+
 class ClapEmbedder:
     """LAION-CLAP audio embeddings (transformers ``ClapModel``)."""
 
@@ -88,8 +90,8 @@ class ClapEmbedder:
         return np.stack([emb[owner == i].mean(0) for i in range(len(clips))])
 
 
-def _release(model) -> None:
-    del model
+def _free_memory() -> None:
+    """Give back a finished embedder's memory before the next one loads (ImageBind-huge is 4.5 GB)."""
     gc.collect()
     try:
         import torch
@@ -138,7 +140,6 @@ def distribution_metrics(names: list[str], generated: list, reference: list, vid
         if len(g) < 2 or len(r) < 2:
             raise ValueError("needs at least 2 VGGish examples (0.96 s each) in each set")
         out.values[names_by["vggish"][0]] = round(metrics.frechet_distance(g, r), 4)
-        _release(model)
 
     def panns(spec):
         from .panns import PannsEmbedder
@@ -148,7 +149,6 @@ def distribution_metrics(names: list[str], generated: list, reference: list, vid
         rate = model.sample_rate
         ge, gl = model.run(read(generated, lambda p: readers.for_panns(p, rate), "PANNs: generated"))
         re, rl = model.run(read(reference, lambda p: readers.for_panns(p, rate), "PANNs: reference"))
-        _release(model)
         fd, kl, is_ = names_by["panns"]
         gp, rp = _softmax(gl), _softmax(rl)
         per = [metrics.kl_divergence(gp[i : i + 1], rp[i : i + 1]) for i in range(len(names))]
@@ -173,7 +173,6 @@ def distribution_metrics(names: list[str], generated: list, reference: list, vid
         sr = model.sample_rate
         g = model.embed(read(generated, lambda p: readers.for_clap(p, sr), "CLAP: generated"))
         r = model.embed(read(reference, lambda p: readers.for_clap(p, sr), "CLAP: reference"))
-        _release(model)
         fd, den, cov = names_by["clap"]
         scores = metrics.prdc(r, g, k=k)
         out.values[fd] = round(metrics.frechet_distance(g, r), 4)
@@ -190,7 +189,6 @@ def distribution_metrics(names: list[str], generated: list, reference: list, vid
         out.sources["imagebind"] = getattr(model, "source", "custom")
         a = model.embed_audio(read([generated[i] for i in have], readers.for_imagebind, "ImageBind: audio"))
         v = model.embed_video([str(videos[i]) for i in have])
-        _release(model)
         (ib,) = names_by["imagebind"]
         scores = ib_scores(v, a)
         for i, value in zip(have, scores):
@@ -206,8 +204,8 @@ def distribution_metrics(names: list[str], generated: list, reference: list, vid
             out.reasons.update({n: "no clip could be evaluated" for n in names_by[family]})
             continue
         try:
-            compute(spec)
+            compute(spec)  # its model is dropped when it returns
         except (WeightsUnavailable, V2MError, ValueError) as e:
             out.reasons.update({n: str(e) for n in names_by[family] if n not in out.values})
+        _free_memory()
     return out
-

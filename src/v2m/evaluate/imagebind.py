@@ -43,7 +43,6 @@ cosine similarities, and so IB scores, are exactly the official ones.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -290,28 +289,14 @@ class ImageBindModel(nn.Module):
 # --- loading the published checkpoint ------------------------------------------------------
 
 
-def checkpoint_path(source: str) -> str:
-    """The local checkpoint for ``source`` (a file, a folder, a URL or a hub id; see
-    :func:`v2m.weights.checkpoint_file`). A folder may hold ``imagebind_huge.safetensors``
-    instead of the published ``imagebind_huge.pth``."""
-    from ..weights import checkpoint_file
-
-    folder = os.path.expanduser(source)
-    if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, CHECKPOINT_NAME)):
-        converted = os.path.join(folder, "imagebind_huge.safetensors")
-        if os.path.isfile(converted):
-            return converted
-    return checkpoint_file(source, CHECKPOINT_NAME, WHAT, flag="--imagebind off")
-
-
 def load_imagebind(source: str = IMAGEBIND_DEFAULT, config: ImageBindConfig | None = None,
                    device: str = "cpu") -> ImageBindModel:
     """:class:`ImageBindModel` with the vision and audio weights of ``source``, in eval mode, or
     :class:`~v2m.errors.WeightsUnavailable` saying what is wrong. No key mapping is needed: the
     names match the published file; its other modalities are skipped."""
-    from ..weights import load_matching, read_state_dict
+    from ..weights import checkpoint_file, load_matching, read_state_dict
 
-    path = checkpoint_path(source)
+    path = checkpoint_file(source, CHECKPOINT_NAME, WHAT, flag="--imagebind off", converted="imagebind_huge.safetensors")
     state = read_state_dict(path, WHAT)
     with torch.device("meta"):  # no random init of ~700M parameters that the checkpoint replaces
         model = ImageBindModel(config)

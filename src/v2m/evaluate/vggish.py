@@ -94,11 +94,7 @@ def load_vggish(source: str = VGGISH_DEFAULT) -> VGGish:
     """VGGish with the published weights from a file, a directory holding
     ``vggish-10086976.pth`` (or ``vggish.safetensors``), a URL or a hub id. The layer sizes are
     read from the checkpoint (the published one has the published sizes)."""
-    import os
-
-    folder = os.path.expanduser(source)
-    filename = "vggish.safetensors" if os.path.isfile(os.path.join(folder, "vggish.safetensors")) else "vggish-10086976.pth"
-    path = checkpoint_file(source, filename, "VGGish", flag="--vggish off")
+    path = checkpoint_file(source, "vggish-10086976.pth", "VGGish", flag="--vggish off", converted="vggish.safetensors")
     state = read_state_dict(path, "VGGish")
     try:
         widths = tuple(int(state[f"features.{i}.weight"].shape[0]) for i in (0, 3, 6, 11))
