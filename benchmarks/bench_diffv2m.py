@@ -25,7 +25,7 @@ import torch
 from v2m.models.diffv2m import DiffV2M, DiffV2MConfig
 from v2m.models.diffv2m.sampling import dpm_solver, v_ddim
 
-OFFICIAL_CONFIG = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "diffv2m_official" / "model_config_odf.json"
+OFFICIAL_CONFIG = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "diffv2m_official" / "model_config_odf.json"
 
 
 def build(size: str, device: torch.device, dtype: torch.dtype):

@@ -4,7 +4,6 @@ and the model's behaviour (FiLM_choose switch, guidance, the fixed defects)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +12,7 @@ from v2m.models.diffv2m import DiffV2M, DiffV2MConfig, convert_official
 from v2m.models.diffv2m.convert import load_into
 from v2m.models.diffv2m.sampling import v_ddim
 
-OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "diffv2m_official"
-GOLDEN = OFFICIAL / "golden"
+from fixture_paths import GOLDEN, OFFICIAL, golden_checkpoint
 
 
 def _close(ours: torch.Tensor, golden: torch.Tensor, name: str) -> None:
@@ -28,7 +26,7 @@ def golden():
     from safetensors.torch import load_file
 
     torch.set_num_threads(2)
-    state = torch.load(GOLDEN / "golden_A.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    state = torch.load(golden_checkpoint(), map_location="cpu", weights_only=True)["state_dict"]
     config = DiffV2MConfig.from_official(json.loads((GOLDEN / "model_config.json").read_text()), official=True)
     inputs, outputs = load_file(GOLDEN / "inputs.safetensors"), load_file(GOLDEN / "outputs.safetensors")
 

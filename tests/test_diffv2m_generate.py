@@ -121,15 +121,16 @@ def test_the_official_checkpoint_loads_as_a_pipeline():
     """The golden Lightning checkpoint with its config beside it: official mode, online weights,
     its VAE converted; the pipeline decodes as the official code does."""
     from safetensors.torch import load_file
-    from test_diffv2m import GOLDEN
+    from fixture_paths import GOLDEN, golden_checkpoint
 
     from v2m.models.diffv2m.pipeline import DiffV2MPipeline
 
-    p = DiffV2MPipeline.load(str(GOLDEN / "golden_A.ckpt"), device="cpu")
+    ckpt = golden_checkpoint()
+    p = DiffV2MPipeline.load(str(ckpt), device="cpu")
     assert p.config.official and p.ema is None and p.config.dit.embed_dim == 128
     inputs, out = load_file(GOLDEN / "inputs.safetensors"), load_file(GOLDEN / "outputs.safetensors")
     with torch.no_grad():
         audio = p.vae.decode(inputs["vae.decode_latents"])
     assert float((audio - out["vae.decode_out"]).abs().max()) <= 1e-4 * float(out["vae.decode_out"].abs().max())
-    state = torch.load(GOLDEN / "golden_A.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert torch.equal(p.model.dit.proj_in.weight, state["diffusion.model.model.transformer.project_in.weight"])

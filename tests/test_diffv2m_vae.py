@@ -13,8 +13,7 @@ import torch
 from v2m.errors import V2MError
 from v2m.models.diffv2m.vae import PREFIX, OfficialVAE, convert_official_vae, oobleck_kwargs, vae_bottleneck
 
-OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "diffv2m_official"
-GOLDEN = OFFICIAL / "golden"
+from fixture_paths import GOLDEN, OFFICIAL, golden_checkpoint
 
 
 def _pretransform(path: Path) -> dict:
@@ -29,15 +28,24 @@ def _close(ours: torch.Tensor, golden: torch.Tensor, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def golden():
+def golden_outputs():
+    """The official code's golden outputs (in the repository)."""
+    from safetensors.torch import load_file
+
+    return load_file(GOLDEN / "outputs.safetensors")
+
+
+@pytest.fixture(scope="module")
+def golden(golden_outputs):
+    """The golden checkpoint's VAE weights, config, inputs and outputs (needs V2M_GOLDEN_CKPT)."""
     from safetensors.torch import load_file
 
     torch.set_num_threads(2)
-    state = torch.load(GOLDEN / "golden_A.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    state = torch.load(golden_checkpoint(), map_location="cpu", weights_only=True)["state_dict"]
     vae_state = {k: v for k, v in state.items() if k.startswith(PREFIX)}
     del state
     config = _pretransform(GOLDEN / "model_config.json")
-    return vae_state, config, load_file(GOLDEN / "inputs.safetensors"), load_file(GOLDEN / "outputs.safetensors")
+    return vae_state, config, load_file(GOLDEN / "inputs.safetensors"), golden_outputs
 
 
 def test_golden_encode_decode(golden):
@@ -60,9 +68,9 @@ def test_golden_encode_decode(golden):
         _close(vae.decode(inputs["vae.decode_latents"]), out["vae.decode_out"], "decode_out")
 
 
-def test_golden_bottleneck_is_bit_exact(golden):
+def test_golden_bottleneck_is_bit_exact(golden_outputs):
     """On the official encoder output, the bottleneck gives the official numbers bit for bit."""
-    out = golden[3]
+    out = golden_outputs
     latents, info = vae_bottleneck(out["vae.pre_bottleneck"], eps=out["vae.eps"])
     assert torch.equal(latents, out["vae.latents_sampled"])
     for name, key in [("mean", "mean"), ("scale_raw", "scale"), ("stdev", "stdev")]:

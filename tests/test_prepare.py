@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from v2m.errors import V2MError
 from v2m.media import read_audio, write_wav
 from v2m.synthetic import corpus_music, write_video
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stad_example" / "0102_0011"
+from fixture_paths import STAD_EXAMPLE as FIXTURE
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from v2m.models.stad import LMConfig, Stad, StadConfig, VideoConfig
 from v2m.models.stad.encoder import random_drop, rotate_and_sum
 from v2m.models.stad.model import delay_pattern, undelay
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stad_example" / "0102_0011"
+from fixture_paths import STAD_EXAMPLE as FIXTURE
 
 
 def tiny_config(**video) -> StadConfig:
