@@ -8,7 +8,7 @@ The Python API mirrors the command line; heavy modules load only when used::
     r = v2m.generate("clip.mp4", "clip_scored.mp4", plot=True)   # the scored video, .wav, .mid, .png
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "analyze", "generate", "probe", "Analysis", "AnalysisSettings", "Controls", "V2MError"]
 

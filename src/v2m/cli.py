@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from . import __version__
+from .version import __version__
 from .errors import V2MError
 
 EPILOG_ANALYZE = """\
@@ -87,10 +87,65 @@ codec targets (with a warning) and a later run adds them.
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
+
+
+def _finite(text: str) -> float:
+    """A float type for argparse that refuses nan and infinities (they would fail deep inside)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {text!r}")
+    return value
+
+
+LUFS_RANGE = (-60.0, -5.0)  # quieter is inaudible on most players; louder only clips into the limiter
+
+
+def _lufs(text: str) -> float:
+    value = _finite(text)
+    low, high = LUFS_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g} LUFS (streaming services use -14, "
+                                         f"broadcast -23), got {text!r}")
+    return value
+
+
+# Options whose values may start with "-" (``--video-control -1,-1,move,0.5`` selects every shot):
+# argparse would take such a value for an option, so it is joined to its option first.
+_DASH_VALUES = ("--video-control", "--music-control")
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _DASH_VALUES and i + 1 < len(argv) and argv[i + 1].startswith("-") and "," in argv[i + 1]:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -125,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = a.add_argument_group("shots")
     g.add_argument("--shots", choices=["scenedetect", "transnetv2"], default="scenedetect",
                    help="shot detector: PySceneDetect hard cuts (default) or TransNetV2 (also dissolves)")
-    g.add_argument("--shot-threshold", type=float, metavar="X",
+    g.add_argument("--shot-threshold", type=_finite, metavar="X",
                    help="detector threshold (default 27 for scenedetect, 0.5 for transnetv2)")
-    g.add_argument("--min-shot", type=float, default=0.5, metavar="SEC", help="shortest shot in seconds (0.5)")
+    g.add_argument("--min-shot", type=_finite, default=0.5, metavar="SEC", help="shortest shot in seconds (0.5)")
     g = a.add_argument_group("features")
     clip = g.add_mutually_exclusive_group()
     clip.add_argument("--clip", metavar="MODEL",
@@ -136,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
     g.add_argument("--color", choices=["rgbuv32", "hsv16x16x12"], default="rgbuv32",
                    help="colour-histogram recipe (3072 values; default rgbuv32, see docs)")
-    g.add_argument("--size", type=int, default=256, metavar="PX", help="longest side of analysed frames (256)")
+    g.add_argument("--size", type=_positive_int, default=256, metavar="PX", help="longest side of analysed frames (256)")
     g.add_argument("--device", default="auto", help="torch device for CLIP/TransNetV2: auto, cpu, cuda, cuda:1 ...")
     g = a.add_argument_group("objects (ControllableV2M)")
     g.add_argument("--objects", action="store_true", help="also decompose each video into shots x objects (SAM "
@@ -176,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
                    "official DDIM (250 steps)")
     g.add_argument("--steps", type=_positive_int, metavar="N", help="diffv2m: sampling steps")
-    g.add_argument("--cfg", type=float, metavar="SCALE", help="classifier-free guidance scale (3); stad: guidance "
+    g.add_argument("--cfg", type=_finite, metavar="SCALE", help="classifier-free guidance scale (3); stad: guidance "
                    "on the video conditions, 1 = none")
     g.add_argument("--clip", metavar="MODEL", help="the CLIP the model was trained with (diffv2m default ViT-B/32, "
                    "stad default ViT-L/14-336); a hub id or folder")
@@ -188,18 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--video-control", action="append", default=[], metavar="SHOT,OBJ,FEATURE,WEIGHT",
                    help="scale a video feature of a shot/object (-1 = all): semantic | color | move | area | "
                    "position | all (repeatable)")
-    g.add_argument("--tempo", type=float, metavar="BPM", help="base tempo (default: chosen from the video)")
+    g.add_argument("--tempo", type=_finite, metavar="BPM", help="base tempo (default: chosen from the video)")
     g.add_argument("--key", metavar="KEY", help="key, e.g. 'D minor', 'F# major' (default: from the colours)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (0); the same seed gives the same music")
+    g.add_argument("--seed", type=_seed, default=0, help="random seed (0); the same seed gives the same music")
     g = gen.add_argument_group("output")
-    g.add_argument("--mix", type=float, default=0.0, metavar="LEVEL",
+    g.add_argument("--mix", type=_finite, default=0.0, metavar="LEVEL",
                    help="keep the original soundtrack underneath at this gain relative to the music (0 = replace)")
-    g.add_argument("--lufs", type=float, default=-14.0, help="integrated loudness target (-14 LUFS)")
+    g.add_argument("--lufs", type=_lufs, default=-14.0, help="integrated loudness target (-14 LUFS; "
+                   f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
     g.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (default: the best one installed)")
     g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")
     g.add_argument("--no-midi", action="store_true", help="do not write the score as <name>.mid")
     g.add_argument("--device", default="auto", help="torch device for neural models")
+    g.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
+                   help="score only part i of n (0-based) of the sorted video list (e.g. a cluster array job)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     gen.set_defaults(func=cmd_generate)
 
@@ -214,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", metavar="SRC", help="video files and/or folders (recursive)")
     pr.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset folder")
     pr.add_argument("--model", choices=["diffv2m", "stad"], default="diffv2m", help="whose targets (diffv2m)")
-    pr.add_argument("--clip-seconds", type=float, default=30.0, metavar="SEC", help="clip length (30)")
-    pr.add_argument("--min-seconds", type=float, default=10.0, metavar="SEC",
+    pr.add_argument("--clip-seconds", type=_finite, default=30.0, metavar="SEC", help="clip length (30)")
+    pr.add_argument("--min-seconds", type=_finite, default=10.0, metavar="SEC",
                     help="shortest tail kept as a clip (10); shorter tails are dropped")
     pr.add_argument("--splits", default="80/10/10", metavar="TRAIN/VAL/TEST", help="split proportions (80/10/10)")
     clip = pr.add_mutually_exclusive_group()
@@ -286,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--accumulate", type=_positive_int, default=1, metavar="N", help="gradient accumulation (1; "
                    "the published run used 4 on 2 GPUs)")
     g.add_argument("--crop-seconds", type=_positive_int, metavar="SEC", help="train on random crops this long")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--seed", type=_seed, default=42, help="random seed (42)")
     g = tr.add_argument_group("hardware")
     g.add_argument("--precision", help="Lightning precision: bf16-mixed (default on GPUs that have it), 16-mixed, "
                    "32-true")
@@ -337,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "imagebind_huge.pth from Meta, ~4.5 GB)")
     w.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
     w.add_argument("--device", default="auto", help="torch device for the embedders (auto, cpu, cuda ...)")
-    ev.add_argument("--max-length-diff", type=float, default=1.0, metavar="SEC",
+    ev.add_argument("--max-length-diff", type=_finite, default=1.0, metavar="SEC",
                     help="pairs whose lengths differ by more are left out (1 s)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     ev.set_defaults(func=cmd_evaluate)
@@ -364,6 +422,11 @@ def cmd_generate(args) -> int:
         return 2
     videos = find_videos(args.inputs)
     multiple = len(videos) > 1 or any(os.path.isdir(i) for i in args.inputs)
+    i, n = args.shard
+    videos = sorted(videos)[i::n]
+    if not videos:
+        print(f"v2m: shard {i}/{n} has no video to score", file=sys.stderr)
+        return 0
     if multiple and args.output and os.path.isfile(args.output):
         print(f"v2m: error: {args.output}: several videos need an output folder", file=sys.stderr)
         return 2
@@ -627,7 +690,7 @@ def analyze_objects(analyses, outputs: list[str], args) -> list[tuple[str, str]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dash_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.func(args)
     except V2MError as e:

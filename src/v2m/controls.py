@@ -111,6 +111,10 @@ class Controls:
                 w *= c.weight
         return w
 
+    def missing_shots(self, n_shots: int) -> list[int]:
+        """Shots that video controls name but a video with ``n_shots`` shots does not have."""
+        return sorted({c.shot for c in self.video if c.shot >= n_shots})
+
     def video_weight(self, feature: str, shot: int) -> float:
         """The product of the weights of every video control on ``feature`` of ``shot`` (all objects
         of a shot count, since a shot-level feature belongs to all of them)."""

@@ -27,3 +27,13 @@ class MediaError(V2MError):
 
 class WeightsUnavailable(V2MError):
     """Model weights that cannot be loaded (not cached, no network, wrong directory)."""
+
+
+class OutputError(V2MError):
+    """An output that cannot be written: its path and the operating system's reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str | OSError):
+        if isinstance(reason, OSError):
+            reason = reason.strerror or str(reason)
+        self.reason = reason
+        super().__init__(f"cannot write this output ({reason})", path)

@@ -296,6 +296,15 @@ def audio_sample_rate(path: str | os.PathLike, stream: int = 0) -> int:
     return int(rate)
 
 
+def read_comment(path: str | os.PathLike) -> str | None:
+    """The ``comment`` metadata of a media file (None when it has none or cannot be read)."""
+    try:
+        with av.open(os.fspath(path), metadata_errors="ignore") as c:
+            return next((v for k, v in c.metadata.items() if k.lower() == "comment"), None)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0) -> np.ndarray:
     """Decode an audio stream of any container to float32 ``[channels, samples]`` at ``sample_rate``."""
     path = os.fspath(path)
@@ -348,11 +357,14 @@ def quantize_pcm16(audio: np.ndarray) -> np.ndarray:
     return (_pcm16(audio) / 32768.0).astype(np.float32)
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
-    """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically."""
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comment: str | None = None) -> None:
+    """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically; ``comment`` goes
+    into its metadata (INFO ICMT)."""
     from .fsutil import atomic_path
 
     with atomic_path(path, suffix=".wav") as tmp, av.open(tmp, "w", format="wav") as c:
+        if comment:
+            c.metadata["comment"] = comment
         s = c.add_stream("pcm_s16le", rate=sample_rate)
         s.layout = "stereo" if audio.shape[0] == 2 else "mono"
         for i in range(0, audio.shape[1], 4096):

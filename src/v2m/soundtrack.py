@@ -13,6 +13,7 @@ An input is never overwritten.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from .analysis import AnalysisSettings, analyze_video
 from .analysis.batch import VIDEO_EXTENSIONS
 from .controls import Controls
 from .errors import MediaError, V2MError
+from .fsutil import atomic_set, check_output, remove_stale_parts
 from .media import MUX_FORMATS, mux_music, probe, read_audio, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
+from .version import WRITER
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
 
@@ -67,6 +70,39 @@ def cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray, tolerance: float = C
     return float(np.mean(d <= tolerance))
 
 
+def _written_by_v2m(path: str) -> bool:
+    """Whether the file at ``path`` carries v2m's mark (see :mod:`v2m.version`)."""
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".wav":
+            from .media import read_comment
+
+            return (read_comment(path) or "").startswith("v2m")
+        if ext == ".mid":
+            import mido
+
+            return mido.MidiFile(path).tracks[0].name.startswith("v2m")
+        if ext == ".png":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                return str(image.info.get("Software", "")).startswith("v2m")
+    except Exception:  # unreadable or not what its name says: not ours
+        return False
+    return False
+
+
+def _check_outputs(out: str, sidecars: list[str]) -> None:
+    """Before any work: every output can be written, and no file beside the video that v2m did
+    not write (a video's own music ``x.wav``, a score) would be replaced."""
+    for path in (out, *sidecars):
+        check_output(path)
+    for path in sidecars:
+        if os.path.lexists(path) and not _written_by_v2m(path):
+            raise V2MError("exists and was not written by v2m; it is left alone: choose another -o, or move the "
+                           "file away", path)
+
+
 def generate(
     video: str,
     output: str | None = None,
@@ -90,13 +126,23 @@ def generate(
         raise V2MError("the output would overwrite the input; choose another -o", out)
     if not 0.0 <= mix <= 4.0:
         raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
+    if not math.isfinite(lufs):
+        raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
     probe(video)  # a bad file gets its one-line error before any model loads
+    stem = os.path.splitext(out)[0]
+    planned = {".wav": wav, ".mid": midi, ".png": plot}
+    _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
+    remove_stale_parts(os.path.dirname(os.path.abspath(out)))
     generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
     embedder = getattr(generator, "embedder", None)  # the CLIP a neural model was trained with
     analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
                              embedder=embedder)
     if analysis.duration < 1.0:
         raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
+    missing = controls.missing_shots(len(analysis.shots))
+    if missing:
+        print(f"v2m: warning: {video}: has {len(analysis.shots)} shot(s), numbered 0-{len(analysis.shots) - 1}; the "
+              f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
     music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed))
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))
@@ -108,25 +154,25 @@ def generate(
             underneath = read_audio(video, sr, channels=2)
     audio = finish_audio(music.audio, sr, n, target_lufs=lufs, underneath=underneath, mix=mix)
 
-    stem = os.path.splitext(out)[0]
-    mux_music(video, out, audio, sr, start_time=analysis.meta["probe"]["start_time"])
     wav_path = stem + ".wav" if wav else None
-    if wav_path:
-        write_wav(wav_path, audio, sr)
     midi_path = stem + ".mid" if midi and music.midi is not None else None
-    if midi_path:
-        from .fsutil import atomic_path
-
-        with atomic_path(midi_path, suffix=".mid") as tmp:
-            music.midi.save(tmp)
     plot_path = stem + ".png" if plot else None
-    if plot_path:
-        from .render.plot import alignment_plot
+    # One set, renamed into place together at the end, the video last: a killed run leaves
+    # neither a video without its WAV and MIDI nor new sidecars beside an old video.
+    with atomic_set([p for p in (wav_path, midi_path, plot_path) if p] + [out]) as temp:
+        if wav_path:
+            write_wav(temp[wav_path], audio, sr, comment=WRITER)
+        if midi_path:
+            music.midi.save(temp[midi_path])
+        if plot_path:
+            from .render.plot import alignment_plot
 
-        info = music.info
-        title = f"{os.path.basename(video)} - {model}" + (
-            f": {info.get('key')}, {info.get('bpm')} BPM, {info.get('palette')}" if info else "")
-        alignment_plot(plot_path, analysis, music.beats, music.downbeats, title=title, audio=audio, sample_rate=sr)
+            info = music.info
+            title = f"{os.path.basename(video)} - {model}" + (
+                f": {info.get('key')}, {info.get('bpm')} BPM, {info.get('palette')}" if info else "")
+            alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title, audio=audio,
+                           sample_rate=sr)
+        mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"])
     return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
                   duration=analysis.duration, info=music.info,
                   cuts_on_beats=cuts_on_beats(analysis.cut_times, music.beats))
@@ -134,8 +180,11 @@ def generate(
 
 def find_videos(inputs: list[str]) -> list[tuple[str, str]]:
     """``(path, name relative to its input folder)`` for files as given and for the video files
-    found recursively in folders (hidden ones and earlier ``*_scored`` outputs left out)."""
-    from .fsutil import find_files
+    found recursively in folders (hidden ones and earlier ``*_scored`` outputs left out);
+    :class:`V2MError` when there is none at all."""
+    from .fsutil import find_files, nothing_found
 
     found, missing = find_files(inputs, VIDEO_EXTENSIONS, skip=lambda p: p.stem.endswith("_scored"))
+    if not found and not missing:
+        raise nothing_found(inputs, VIDEO_EXTENSIONS)
     return found + [(raw, os.path.basename(raw)) for raw in missing]  # missing ones fail one by one

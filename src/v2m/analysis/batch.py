@@ -60,9 +60,12 @@ def plan_jobs(inputs: Iterable[str], out_dir: str, shard: tuple[int, int] = (0, 
 
     Files named directly are always tried; in folders, files with video extensions are taken
     and their relative paths are kept under ``out_dir``. Missing inputs become failures."""
-    from ..fsutil import find_files
+    from ..fsutil import find_files, nothing_found
 
+    inputs = list(inputs)
     found, missing = find_files(inputs, VIDEO_EXTENSIONS)
+    if not found and not missing:
+        raise nothing_found(inputs, VIDEO_EXTENSIONS)
     jobs = {path: Job(path, os.path.join(out_dir, rel + SUFFIX)) for path, rel in found}
     failed = [(raw, "file not found") for raw in missing]
     ordered = [jobs[k] for k in sorted(jobs)]
@@ -108,8 +111,9 @@ def _init_worker(settings: AnalysisSettings, with_clip: bool, torch_threads: int
     _WORKER.update(settings=settings, embedder=embedder, note=note)
 
 
-def _run_job(job: Job, progress=None) -> tuple[Job, str | None]:
-    """Analyse one job (in this process or a worker); returns (job, error line or None)."""
+def _run_job(job: Job, progress=None) -> tuple[Job, tuple[str, str] | None]:
+    """Analyse one job (in this process or a worker); returns (job, None) or (job, (the path the
+    problem is about: the source, or the output when it cannot be written, one-line reason))."""
     try:
         analysis = analyze_video(
             job.source,
@@ -121,11 +125,11 @@ def _run_job(job: Job, progress=None) -> tuple[Job, str | None]:
         analysis.save(job.output)
         return job, None
     except V2MError as e:
-        return job, e.message
+        return job, (e.path or job.source, e.message)
     except MemoryError:
-        return job, "out of memory"
+        return job, (job.source, "out of memory")
     except Exception as e:  # an unexpected failure must not stop a folder run
-        return job, f"unexpected error: {type(e).__name__}: {e}"
+        return job, (job.source, f"unexpected error: {type(e).__name__}: {e}")
 
 
 def run_analysis(
@@ -143,8 +147,12 @@ def run_analysis(
     """Analyse ``inputs`` (files and folders) into ``out_dir``; see the module docstring."""
     from tqdm.auto import tqdm
 
+    from ..fsutil import check_output, remove_stale_parts
+
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     jobs, missing = plan_jobs(inputs, out_dir, shard)
+    check_output(out_dir, folder=True)  # a folder that cannot be written fails before the work
+    remove_stale_parts(out_dir, recursive=True)
     report = RunReport(failed=list(missing))
     embedder, note = load_embedder(settings, clip_required, warn)
     todo = []
@@ -160,8 +168,8 @@ def run_analysis(
     workers = max(1, min(workers, len(todo)))
     bar = tqdm(total=len(todo), unit="video", desc="analyse", disable=None if progress else True, file=sys.stderr)
 
-    def record(job: Job, error: str | None) -> None:
-        (report.failed.append((job.source, error)) if error else report.done.append(job))
+    def record(job: Job, error: tuple[str, str] | None) -> None:
+        (report.failed.append(error) if error else report.done.append(job))
         bar.update(1)
 
     try:

@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import MediaError
 from ..media import VideoReader, reduced_frames
 from .color import RECIPES, color_descriptors, color_histogram

@@ -53,7 +53,7 @@ from ..analysis.batch import VIDEO_EXTENSIONS, load_embedder
 from ..analysis.pipeline import content_key
 from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
-from ..fsutil import atomic_path, find_files, write_bytes_atomic
+from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic
 from ..media import quantize_pcm16, read_audio, write_wav
 from .official import pack_shots, window_shots
 
@@ -306,11 +306,15 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
     from tqdm.auto import tqdm
 
     warn = warn or (lambda line: print(line, file=sys.stderr))
+    check_output(out_dir, folder=True)  # a dataset that cannot be written fails before the work
+    remove_stale_parts(out_dir, recursive=True)  # what killed runs left half-written
+    sources, failed = _find_sources(inputs)
+    if not sources and not failed:
+        raise nothing_found(inputs, VIDEO_EXTENSIONS)
     codec = open_codec(settings, codec_required, warn)
     with_codec = codec is not None
     segmenter = open_segmenter(settings, objects_required, warn)
     with_objects = segmenter is not None
-    sources, failed = _find_sources(inputs)
     i, n = shard
     todo = []  # (video, content key): each source is hashed once
     for video in sources[i::n]:

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.batch import VIDEO_EXTENSIONS
 from ..errors import V2MError
+from ..fsutil import nothing_found
 from . import metrics
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
@@ -56,21 +58,41 @@ def _stem(path: Path) -> str:
     return stem[: -len("_scored")] if stem.endswith("_scored") else stem
 
 
-def index_folder(folder: str | os.PathLike, what: str) -> dict[str, Path]:
-    """Media files of ``folder`` (recursive) by pairing name; a name seen twice is an error."""
-    from ..analysis.batch import VIDEO_EXTENSIONS
+def _v2m_set(files: list[Path]) -> Path | None:
+    """The WAV of a set that ``v2m generate`` wrote for one clip (``x.wav`` carrying v2m's mark,
+    beside its muxed ``x.mp4``/``x.mkv``...), else None: then the files are genuinely different."""
+    from ..media import read_comment
 
+    wavs = [p for p in files if p.suffix.lower() == ".wav"]
+    others = [p for p in files if p.suffix.lower() != ".wav"]
+    if len(wavs) == 1 and all(p.suffix.lower() in VIDEO_EXTENSIONS for p in others):
+        if (read_comment(wavs[0]) or "").startswith("v2m"):
+            return wavs[0]
+    return None
+
+
+def index_folder(folder: str | os.PathLike, what: str) -> dict[str, Path]:
+    """Media files of ``folder`` (recursive) by pairing name. The files v2m wrote for one clip
+    count once (its WAV); any other name seen twice is an error, and so is a folder without
+    media files."""
     root = Path(folder)
     if not root.is_dir():
         raise V2MError(f"is not a folder ({what})", folder)
     extensions = set(AUDIO_EXTENSIONS) | set(VIDEO_EXTENSIONS)
-    found: dict[str, Path] = {}
+    by_name: dict[str, list[Path]] = {}
     for p in sorted(root.rglob("*")):
         if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."):
-            name = _stem(p)
-            if name in found:
-                raise V2MError(f"two {what} files pair as {name!r}: {found[name].name} and {p.name}", folder)
-            found[name] = p
+            by_name.setdefault(_stem(p), []).append(p)
+    if not by_name:
+        raise nothing_found([str(folder)], extensions, what=f"{what} audio or video files")
+    found: dict[str, Path] = {}
+    for name, files in by_name.items():
+        if len(files) == 1:
+            found[name] = files[0]
+        elif (wav := _v2m_set(files)) is not None:
+            found[name] = wav
+        else:
+            raise V2MError(f"two {what} files pair as {name!r}: {files[0].name} and {files[1].name}", folder)
     return found
 
 
@@ -167,6 +189,9 @@ def run_evaluation(generated_dir: str, reference_dir: str, videos_dir: str | Non
     from ..fsutil import write_bytes_atomic
     from .embedders import IS_SEED, IS_SPLITS, distribution_metrics
 
+    from ..fsutil import check_output
+
+    check_output(out_dir, folder=True)  # a report that cannot be written fails before the work
     generated = index_folder(generated_dir, "generated")
     reference = index_folder(reference_dir, "reference")
     videos = index_folder(videos_dir, "video") if videos_dir else {}

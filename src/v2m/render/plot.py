@@ -6,6 +6,7 @@ import numpy as np
 
 from ..analysis.timeline import Analysis
 from ..fsutil import atomic_path
+from ..version import WRITER
 
 
 def alignment_plot(path: str, analysis: Analysis, beats: np.ndarray, downbeats: np.ndarray,
@@ -57,5 +58,5 @@ def alignment_plot(path: str, analysis: Analysis, beats: np.ndarray, downbeats: 
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", metadata={"Software": WRITER})
     plt.close(fig)

@@ -163,11 +163,24 @@ def _midi_key_name(key: Key) -> str:
     return names[key.tonic] + ("m" if key.mode == "minor" else "")
 
 
+def _check_soundfont(path: str) -> None:
+    """Refuse a file that is not a SoundFont 2 (a RIFF ``sfbk`` file) before FluidSynth reads it
+    (it would print its own error lines, then load nothing)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise V2MError(f"soundfont cannot be read ({e.strerror or e})", path) from None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise V2MError("is not a SoundFont 2 file (.sf2)", path)
+
+
 def find_soundfont(explicit: str | None = None) -> str:
     """The soundfont to use: ``explicit``, else the best General MIDI soundfont installed."""
     if explicit:
         if not os.path.isfile(explicit):
             raise V2MError("soundfont not found", explicit)
+        _check_soundfont(explicit)
         return explicit
     for path in SOUNDFONT_CANDIDATES:
         if os.path.isfile(path):
