@@ -256,3 +256,15 @@ def test_genuinely_different_files_of_one_name_still_stop_evaluate(tmp_path, cap
                  "--no-embedders", "-q"])
     assert code == 1
     _one_error_line(capsys.readouterr().err, "pair as 'x'")
+
+
+def test_prepare_removes_what_a_killed_run_left_half_written(clip, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    litter = tmp_path / "data" / "clips" / "some_source" / f".0.npz.v2m-{_HOST}-{int(dead.stdout)}-zz.part.npz"
+    litter.parent.mkdir(parents=True)
+    litter.write_bytes(b"half a clip")
+    code = main(["prepare", clip, "-o", str(tmp_path / "data"), "--no-clip", "--no-codec", "--clip-seconds", "2",
+                 "--min-seconds", "1", "-q"])
+    assert code == 0 and not litter.exists()
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if ".part" in p.name]
+    assert leftovers == [] and (tmp_path / "data" / "manifest.jsonl").read_text().count("\n") == 1

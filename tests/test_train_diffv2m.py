@@ -262,7 +262,7 @@ def test_fit_refuses_what_cannot_train(config, dataset, tmp_path):
     shutil.copytree(dataset, plain)
     summary = json.loads((plain / "dataset.json").read_text())
     (plain / "dataset.json").write_text(json.dumps({**summary, "clips_with_codec": 0}))
-    with pytest.raises(V2MError, match="pass vae="):
+    with pytest.raises(V2MError, match="pass --vae"):
         fit(config, plain, tmp_path / "a", max_steps=1, **FAST)
     # a model whose latent channels are not the dataset VAE's
     with pytest.raises(V2MError, match="does not fit the model"):

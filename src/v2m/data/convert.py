@@ -66,7 +66,8 @@ def export_official(root: str | os.PathLike, out_dir: str | os.PathLike, class_l
     except (OSError, ValueError):
         raise V2MError("is not a prepared dataset (no readable dataset.json)", root) from None
     if summary.get("model") != "diffv2m":
-        raise V2MError(f"was prepared for {summary.get('model')!r}; the Diff-V2M layout needs --model diffv2m", root)
+        raise V2MError(f"was prepared for {summary.get('model')!r}; the Diff-V2M layout needs a dataset made by "
+                       "`v2m prepare --model diffv2m`", root)
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise V2MError("exists and is not an earlier v2m export; choose an empty or new folder", out)
     rows = read_manifest(root)
@@ -85,7 +86,7 @@ def export_official(root: str | os.PathLike, out_dir: str | os.PathLike, class_l
                 stem = r["id"].replace("/", "_")
                 with np.load(root / r["features"], allow_pickle=False) as z:
                     if "clip" not in z.files:
-                        raise V2MError(f"clip {r['id']} has no CLIP features (prepared with --no-clip or without "
+                        raise V2MError(f"clip {r['id']} has no CLIP features (made by `v2m prepare --no-clip` or without "
                                        "the CLIP weights); the official layout pairs every wav with a CLIP file", root)
                     items.append((stem, z["clip"], z["color_hist"], z["scene_cut"], z["pseudo_beat"]))
                 _link_or_copy(root / r["audio"], staging / split / f"wav_{n}" / f"{stem}.wav")

@@ -521,8 +521,8 @@ def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data
     elif vae is not None:
         vae = _load_vae(vae)
     if vae is None and not has_latents:
-        raise V2MError("has no pre-encoded latents (prepare it with --codec), so training needs the VAE to "
-                       "encode its audio: pass vae= (or init=)", data_dir)
+        raise V2MError("has no pre-encoded latents (`v2m prepare --model diffv2m` adds them when the VAE "
+                       "loads), so training needs the VAE to encode its audio: pass --vae (or --init)", data_dir)
     if vae is not None and (vae.latent_dim != config.dit.io_channels or vae.hop_length != config.downsampling):
         raise V2MError(f"the VAE ({vae.latent_dim} latent channels, hop {vae.hop_length}) does not fit the model "
                        f"({config.dit.io_channels} channels, hop {config.downsampling})")
