@@ -66,9 +66,11 @@ def find_files(inputs: Iterable[str], extensions: Iterable[str],
                skip: Callable[[Path], bool] = lambda p: False) -> tuple[list[tuple[str, str]], list[str]]:
     """Inputs for a folder run: ``([(path, name relative to its input folder)], missing)``.
 
-    Files named directly are always taken (their name is the base name). Folders are searched
-    recursively, in sorted order, for files with one of ``extensions`` (lower case, with the dot),
-    leaving out hidden entries below the folder and files for which ``skip`` is true. Each path
+    Files named directly are always taken (their name is the base name), even when they are not
+    regular files: the readers refuse those with one line before opening them. Folders are
+    searched recursively, in sorted order, for regular files with one of ``extensions`` (lower
+    case, with the dot), leaving out hidden entries below the folder and files for which
+    ``skip`` is true (a named pipe there is never opened). Each path
     appears once; inputs that do not exist are returned in ``missing``."""
     exts = {e.lower() for e in extensions}
     found: dict[str, str] = {}

@@ -24,7 +24,7 @@ from .analysis import AnalysisSettings, analyze_video
 from .analysis.batch import VIDEO_EXTENSIONS
 from .controls import Controls
 from .errors import MediaError, V2MError
-from .media import MUX_FORMATS, mux_music, probe, read_audio, write_wav
+from .media import check_mux, mux_extensions, mux_music, probe, read_audio, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
 
@@ -44,17 +44,20 @@ class Result:
 
 
 def output_path(source: str, output: str | None, multiple: bool, relative: str | None = None) -> str:
-    """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source (``.mkv``
-    when the source's container cannot carry AAC). With several inputs ``output`` is a folder,
-    and a video found in an input folder keeps its path ``relative`` to that folder."""
+    """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source. With
+    several inputs ``output`` is a folder, and a video found in an input folder keeps its path
+    ``relative`` to that folder. Where v2m picks the name, ``<ext>`` is the source's own when
+    that container can hold its video with AAC music, else the first of .mkv, .mp4, .mov that
+    can (a VP8 .webm comes out as .mkv, a ProRes .mov stays .mov)."""
     src = Path(source)
-    ext = src.suffix.lower() if src.suffix.lower() in MUX_FORMATS else ".mkv"
+    if output is not None and not (multiple or output.endswith(os.sep) or os.path.isdir(output)):
+        return output
+    works = mux_extensions(source)
+    ext = next((e for e in (src.suffix.lower(), ".mkv", ".mp4", ".mov") if e in works), ".mkv")
     if output is None:
         return str(src.with_name(f"{src.stem}_scored{ext}"))
-    if multiple or output.endswith(os.sep) or os.path.isdir(output):
-        rel = Path(relative or src.name)
-        return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
-    return output
+    rel = Path(relative or src.name)
+    return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
 
 
 def cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray, tolerance: float = CUT_TOLERANCE) -> float | None:
@@ -91,6 +94,7 @@ def generate(
     if not 0.0 <= mix <= 4.0:
         raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
     probe(video)  # a bad file gets its one-line error before any model loads
+    check_mux(video, out)  # and so does an output container that cannot hold its video
     generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
     embedder = getattr(generator, "embedder", None)  # the CLIP a neural model was trained with
     analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
