@@ -119,11 +119,11 @@ def atomic_set(paths: Iterable[str | os.PathLike], suffixes: Iterable[str] | Non
         if e.errno in _WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
             raise OutputError(_target(temps, e.filename, current), e) from None
         raise
-    except OutputError as e:  # from a writer that writes its own temporary file onto ours
-        target = _target(temps, os.path.abspath(e.path or ""), None)
-        if target is None:
-            raise
-        raise OutputError(target, e.reason) from None
+    except V2MError as e:  # a writer's error about our temporary file (or its own beside it) names the file
+        target = _target(temps, os.path.abspath(e.path) if e.path else None, None)
+        if target is not None:
+            e.path = target
+        raise
     finally:
         for tmp in temps.values():
             with contextlib.suppress(OSError):
@@ -223,9 +223,11 @@ def find_files(inputs: Iterable[str], extensions: Iterable[str],
                skip: Callable[[Path], bool] = lambda p: False) -> tuple[list[tuple[str, str]], list[str]]:
     """Inputs for a folder run: ``([(path, name relative to its input folder)], missing)``.
 
-    Files named directly are always taken (their name is the base name). Folders are searched
-    recursively, in sorted order, for files with one of ``extensions`` (lower case, with the dot),
-    leaving out hidden entries below the folder and files for which ``skip`` is true. Each path
+    Files named directly are always taken (their name is the base name), even when they are not
+    regular files: the readers refuse those with one line before opening them. Folders are
+    searched recursively, in sorted order, for regular files with one of ``extensions`` (lower
+    case, with the dot), leaving out hidden entries below the folder and files for which
+    ``skip`` is true (a named pipe there is never opened). Each path
     appears once; inputs that do not exist are returned in ``missing``."""
     exts = {e.lower() for e in extensions}
     found: dict[str, str] = {}

@@ -7,12 +7,18 @@ never collected: callers reduce each frame as it arrives.
 
 Times are taken from presentation timestamps, so variable-frame-rate videos are timed exactly;
 ``t = 0`` is the first video frame.
+
+Only regular files are opened (a named pipe would block forever). Writing a scored video
+(:func:`mux_music`) copies the video stream packet for packet into a container checked
+beforehand to hold it (:func:`check_mux`), and checks the written file before it is kept.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import queue
+import stat
 import threading
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -61,11 +67,34 @@ class VideoInfo:
         return asdict(self)
 
 
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def not_regular_file(mode: int) -> str | None:
+    """The problem line for a path whose ``os.stat`` mode is not a regular file, else None.
+
+    Only regular files are read: opening or reading a named pipe or a device can block forever
+    (a pipe waits for a writer), so anything else is refused before it is opened."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a video file"
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+    return f"is {kind}, not a regular file"
+
+
 def _check_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise MediaError("file not found", path)
-    if os.path.isdir(path):
-        raise MediaError("is a directory, not a video file", path)
+    """One line for a path that is not a readable, non-empty regular file; nothing is opened
+    before ``os.stat`` has shown that it is a regular file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MediaError("file not found", path) from None
+    except OSError as e:
+        raise MediaError(f"cannot be read ({e.strerror or e})", path) from None
+    if problem := not_regular_file(st.st_mode):
+        raise MediaError(problem, path)
     try:
         with open(path, "rb") as f:
             f.read(1)
@@ -73,13 +102,44 @@ def _check_path(path: str) -> None:
         raise MediaError("permission denied (the file is not readable)", path) from None
     except OSError as e:
         raise MediaError(f"cannot be read ({e.strerror or e})", path) from None
-    if os.path.getsize(path) == 0:
+    if st.st_size == 0:
         raise MediaError("empty file (0 bytes)", path)
 
 
 def _ffmpeg_reason(err: Exception) -> str:
     text = getattr(err, "strerror", None) or str(err)
     return " ".join(str(text).split())
+
+
+def _open_video(path: str):
+    """``(container, its first video stream)`` for a usable video file, else one MediaError line.
+    The caller closes the container."""
+    _check_path(path)
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except PermissionError:
+        raise MediaError("permission denied (the file is not readable)", path) from None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise MediaError(
+            f"not a readable media file; truncated or corrupt? (FFmpeg: {_ffmpeg_reason(e)})", path
+        ) from None
+    try:
+        fmt = container.format.name or ""
+        if not container.streams.video:
+            kind = "audio only" if container.streams.audio else "no streams FFmpeg can use"
+            raise MediaError(f"has no video stream ({kind})", path)
+        if fmt == _IMAGE_DEMUXERS[0] or fmt.endswith(_IMAGE_DEMUXERS[1]):
+            raise MediaError(f"is a still image ({fmt}), not a video", path)
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None:  # FFmpeg could not tell the codec (e.g. a damaged sample description)
+            raise MediaError("video stream with an unknown or unsupported codec (damaged file header?)", path)
+        if not ctx.width or not ctx.height:
+            raise MediaError(f"invalid frame size {ctx.width}x{ctx.height}", path)
+    except BaseException:
+        container.close()
+        raise
+    return container, stream
 
 
 class VideoReader:
@@ -90,18 +150,8 @@ class VideoReader:
 
     def __init__(self, path: str | os.PathLike, threads: int = 0):
         self.path = os.fspath(path)
-        _check_path(self.path)
+        self._container, self._stream = _open_video(self.path)
         try:
-            self._container = av.open(self.path, metadata_errors="ignore")
-        except PermissionError:
-            raise MediaError("permission denied (the file is not readable)", self.path) from None
-        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
-            raise MediaError(
-                f"not a readable media file; truncated or corrupt? (FFmpeg: {_ffmpeg_reason(e)})",
-                self.path,
-            ) from None
-        try:
-            self._stream = self._select_stream()
             ctx = self._stream.codec_context
             self._stream.thread_type = "AUTO"
             ctx.thread_count = threads
@@ -114,20 +164,6 @@ class VideoReader:
         except BaseException:
             self._container.close()
             raise
-
-    def _select_stream(self):
-        c = self._container
-        fmt = c.format.name or ""
-        if not c.streams.video:
-            kind = "audio only" if c.streams.audio else "no streams FFmpeg can use"
-            raise MediaError(f"has no video stream ({kind})", self.path)
-        if fmt == _IMAGE_DEMUXERS[0] or fmt.endswith(_IMAGE_DEMUXERS[1]):
-            raise MediaError(f"is a still image ({fmt}), not a video", self.path)
-        stream = c.streams.video[0]
-        ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            raise MediaError(f"invalid frame size {ctx.width}x{ctx.height}", self.path)
-        return stream
 
     def _next_frame(self, frames, at: float):
         try:
@@ -160,11 +196,11 @@ class VideoReader:
             width=s.codec_context.width,
             height=s.codec_context.height,
             rotation=int(first.rotation or 0) % 360,
-            codec=s.codec_context.name,
+            codec=_codec_name(s),
             pix_fmt=s.codec_context.pix_fmt,
             start_time=float(first.time) if first.time is not None else 0.0,
             has_audio=audio is not None,
-            audio_codec=actx.name if actx is not None else None,
+            audio_codec=_codec_name(audio) if actx is not None else None,
             audio_sample_rate=actx.sample_rate if actx is not None else None,
             audio_channels=actx.channels if actx is not None else None,
         )
@@ -280,15 +316,23 @@ def reduced_frames(
 # --- audio -------------------------------------------------------------------------------
 
 
+def _audio_stream(container, index: int, path: str):
+    """Audio stream ``index`` of an open container, or one MediaError line."""
+    if len(container.streams.audio) <= index:
+        raise MediaError("has no audio stream", path)
+    stream = container.streams.audio[index]
+    if stream.codec_context is None:
+        raise MediaError("audio stream with an unknown or unsupported codec (damaged file header?)", path)
+    return stream
+
+
 def audio_sample_rate(path: str | os.PathLike, stream: int = 0) -> int:
     """The sample rate an audio stream of any container was stored at."""
     path = os.fspath(path)
     _check_path(path)
     try:
         with av.open(path, metadata_errors="ignore") as c:
-            if len(c.streams.audio) <= stream:
-                raise MediaError("has no audio stream", path)
-            rate = c.streams.audio[stream].codec_context.sample_rate
+            rate = _audio_stream(c, stream, path).codec_context.sample_rate
     except av.error.FFmpegError as e:
         raise MediaError(f"audio cannot be read (FFmpeg: {_ffmpeg_reason(e)})", path) from None
     if not rate:
@@ -312,11 +356,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, str
     layout = {1: "mono", 2: "stereo"}[channels]
     try:
         with av.open(path, metadata_errors="ignore") as c:
-            if len(c.streams.audio) <= stream:
-                raise MediaError("has no audio stream", path)
+            audio = _audio_stream(c, stream, path)
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
             chunks = []
-            for frame in c.decode(c.streams.audio[stream]):
+            for frame in c.decode(audio):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
             for out in resampler.resample(None):
@@ -382,51 +425,214 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comm
 MUX_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
-def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
-              bitrate: int = 192_000, start_time: float | None = None) -> None:
-    """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
-    re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame) as AAC.
-    Other streams of the input (its soundtrack, subtitles) are left out. ``start_time`` is the
-    first video frame's time (from a probe already made; probed here when None). Atomic."""
-    from .fsutil import atomic_path
+def _codec_name(stream) -> str:
+    """The codec's own name (``av1``), not its decoder's (``libdav1d``)."""
+    return stream.codec_context.codec.canonical_name
 
-    video_path, out_path = os.fspath(video_path), os.fspath(out_path)
+
+def _can_hold(fmt: str, stream) -> bool:
+    """Whether a ``fmt`` container can hold a copy of video ``stream`` with AAC music: a trial
+    header and trailer written in memory. FFmpeg refuses some codecs when the stream is added
+    (ProRes or VP8 in MP4) and others only when the header is written (VP8, VP9 or AV1 in MOV),
+    so a table of codecs would not do."""
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as trial:
+            trial.add_stream_from_template(stream, opaque=True)
+            trial.add_stream("aac", rate=48000)
+            trial.start_encoding()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def _mux_support(video_path: str) -> tuple[str, list[str]]:
+    """The codec of the video stream of ``video_path`` and the extensions of :data:`MUX_FORMATS`
+    whose container can hold it (copied) with AAC music."""
+    container, stream = _open_video(video_path)
+    with container:
+        holds = {fmt: _can_hold(fmt, stream) for fmt in set(MUX_FORMATS.values())}
+        codec = _codec_name(stream)
+    return codec, [ext for ext, fmt in MUX_FORMATS.items() if holds[fmt]]
+
+
+def mux_extensions(video_path: str | os.PathLike) -> list[str]:
+    """The extensions of :data:`MUX_FORMATS` whose container can hold the video stream of
+    ``video_path`` (copied) with AAC music, in the order of :data:`MUX_FORMATS`."""
+    return _mux_support(os.fspath(video_path))[1]
+
+
+def _check_extension(out_path: str) -> str:
     ext = os.path.splitext(out_path)[1].lower()
     if ext not in MUX_FORMATS:
         raise MediaError(f"cannot write a {ext or 'extensionless'} file with AAC music; "
                          f"use one of {', '.join(MUX_FORMATS)}", out_path)
+    return ext
+
+
+def check_mux(video_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
+    """Raise a MediaError naming ``out_path`` unless :func:`mux_music` can write the video of
+    ``video_path`` there: meant to run before any long work. The error lists the extensions
+    that would work."""
+    video_path, out_path = os.fspath(video_path), os.fspath(out_path)
+    ext = _check_extension(out_path)
+    codec, works = _mux_support(video_path)
+    if ext not in works:
+        hint = (f"use {', '.join(works[:-1])} or {works[-1]}" if len(works) > 1 else f"use {works[0]}" if works
+                else f"none of {', '.join(MUX_FORMATS)} can")
+        raise MediaError(f"a {ext} file cannot hold the {codec} video of {video_path}; {hint}", out_path)
+
+
+def _video_packets(src, stream) -> Iterator[tuple[float, av.Packet]]:
+    """``(time in seconds, packet)`` for every packet of ``stream`` to copy, in decoding order.
+
+    Only the demuxer's final flush packet (no data) is left out. Packets without a decoding
+    timestamp are copied too: Matroska stores presentation times only, so the first packets of
+    a stream with B-frames (the first keyframe among them) have none, and the output muxer
+    derives it from the presentation time. The time (for interleaving the music) is the dts,
+    else the pts, else the previous packet's."""
+    t = 0.0
+    for packet in src.demux(stream):
+        if packet.size == 0:
+            continue
+        ts = packet.dts if packet.dts is not None else packet.pts
+        if ts is not None and packet.time_base:
+            t = float(ts * packet.time_base)
+        yield t, packet
+
+
+@dataclass
+class _StreamSummary:
+    kind: str  # "video", "audio", ...
+    packets: int = 0  # packets with data
+    keyframes: int = 0
+    first: float = float("inf")  # earliest presentation time, seconds
+    end: float = float("-inf")  # latest presentation time + duration
+
+    @property
+    def span(self) -> float:
+        return max(self.end - self.first, 0.0)
+
+
+def _summarize(path: str) -> list[_StreamSummary]:
+    """What the packets of each stream of ``path`` hold, in stream order (one demux pass,
+    nothing decoded)."""
+    with av.open(path) as c:
+        out = [_StreamSummary(s.type) for s in c.streams]
+        for packet in c.demux():
+            if packet.size == 0:
+                continue
+            s = out[packet.stream.index]
+            s.packets += 1
+            s.keyframes += bool(packet.is_keyframe)
+            if packet.pts is not None and packet.time_base:
+                s.first = min(s.first, float(packet.pts * packet.time_base))
+                s.end = max(s.end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return out
+
+
+def _decoded_keyframes(path: str) -> int:
+    """How many frames the first video stream of ``path`` decodes to when its decoder is asked to
+    skip all but keyframes (some decoders decode every frame regardless); -1 on a decoding error."""
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        try:
+            return sum(1 for _ in c.decode(stream))
+        except av.error.FFmpegError:
+            return -1
+
+
+def _verify_mux(video_path: str, written: str, out_path: str, audio_samples: int, sample_rate: int) -> None:
+    """Check the file :func:`mux_music` wrote at ``written`` against its input before it goes
+    to ``out_path``: one video stream holding every packet of the input's, spanning the same
+    time (within two frames), whose keyframes all decode, and one audio stream as long as the
+    music (within the two AAC frames of encoder delay and padding). Anything else is a
+    MediaError naming ``out_path``.
+
+    Decoding only the keyframes keeps this cheap; with every packet present, in order, the frames
+    between them decode as they do in the input."""
+    with av.open(video_path) as src:
+        v_in = src.streams.video[0]
+        index, step = v_in.index, 1.0 / float(v_in.average_rate or v_in.guessed_rate or 25)
+    expected = _summarize(video_path)[index]
+    streams = _summarize(written)
+    videos = [s for s in streams if s.kind == "video"]
+    audios = [s for s in streams if s.kind == "audio"]
+    if len(videos) != 1 or len(audios) != 1:
+        raise MediaError(f"the written file has {len(videos)} video and {len(audios)} audio streams instead of "
+                         "one each; nothing was written", out_path)
+    (video,), (audio,) = videos, audios
+    decoded = _decoded_keyframes(written)
+    problems = []
+    if video.packets != expected.packets:
+        problems.append(f"{video.packets} of the {expected.packets} video packets")
+    if abs(video.span - expected.span) > 2 * step + 1e-3:
+        problems.append(f"video of {video.span:.3f} s instead of {expected.span:.3f} s")
+    if decoded < max(video.keyframes, 1):
+        problems.append(f"{max(decoded, 0)} of its {video.keyframes} keyframes decode")
+    seconds = audio_samples / sample_rate
+    if abs(audio.span - seconds) > 2048 / sample_rate + 0.01:
+        problems.append(f"music of {audio.span:.3f} s instead of {seconds:.3f} s")
+    if problems:
+        raise MediaError(f"the written file is broken ({'; '.join(problems)}); nothing was written", out_path)
+
+
+def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
+              bitrate: int = 192_000, start_time: float | None = None, comment: str | None = None) -> None:
+    """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
+    re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame) as AAC.
+    Other streams of the input (its soundtrack, subtitles) are left out. ``start_time`` is the
+    first video frame's time (from a probe already made; probed here when None); ``comment``
+    goes into the container's metadata. The written
+    file is checked against the input (:func:`_verify_mux`) before it is renamed into place, so
+    a broken mux fails with one line and leaves no output. Atomic."""
+    from .fsutil import atomic_path
+
+    video_path, out_path = os.fspath(video_path), os.fspath(out_path)
+    check_mux(video_path, out_path)
+    ext = os.path.splitext(out_path)[1].lower()
     if start_time is None:
         with VideoReader(video_path) as reader:
             start_time = reader.info.start_time
-    start = start_time
+    audio = np.asarray(audio, np.float32)
     with atomic_path(out_path, suffix=ext) as tmp:
-        with av.open(video_path) as src, av.open(tmp, "w", format=MUX_FORMATS[ext]) as dst:
-            v_in = src.streams.video[0]
-            v_out = dst.add_stream_from_template(v_in)
-            a_out = dst.add_stream("aac", rate=sample_rate)
-            a_out.layout = "stereo"
-            a_out.bit_rate = bitrate
-            frames = _audio_frames(audio, sample_rate, start_pts=int(round(max(start, 0.0) * sample_rate)))
-            pending_audio_time = 0.0
+        try:
+            _write_mux(video_path, tmp, MUX_FORMATS[ext], audio, sample_rate, bitrate, start_time, comment)
+        except av.error.FFmpegError as e:
+            raise MediaError(f"cannot be written ({_ffmpeg_reason(e)})", out_path) from None
+        _verify_mux(video_path, tmp, out_path, audio.shape[1], sample_rate)
 
-            def mux_audio_until(t: float | None) -> float:
-                nonlocal pending_audio_time
-                while t is None or pending_audio_time <= t:
-                    frame = next(frames, None)
-                    packets = a_out.encode(frame)
-                    for p in packets:
-                        dst.mux(p)
-                    if frame is None:
-                        pending_audio_time = float("inf")  # encoder flushed: nothing more to mux
-                        break
-                    pending_audio_time = float(frame.pts + frame.samples) / sample_rate
-                return pending_audio_time
 
-            for packet in src.demux(v_in):
-                if packet.dts is None:  # the demuxer's flush packet
-                    continue
-                t = float(packet.dts * packet.time_base) if packet.time_base else 0.0
-                mux_audio_until(t)
-                packet.stream = v_out
-                dst.mux(packet)
-            mux_audio_until(None)
+def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray, sample_rate: int, bitrate: int,
+               start: float, comment: str | None = None) -> None:
+    """The copy and encode of :func:`mux_music` into ``tmp`` (a ``fmt`` container), interleaved
+    by time."""
+    with av.open(video_path) as src, av.open(tmp, "w", format=fmt) as dst:
+        if comment:
+            dst.metadata["comment"] = comment
+        v_in = src.streams.video[0]
+        # opaque: the stream is copied as it is, not set up for an encoder named like its decoder
+        # (there is none for decoders such as libdav1d)
+        v_out = dst.add_stream_from_template(v_in, opaque=True)
+        a_out = dst.add_stream("aac", rate=sample_rate)
+        a_out.layout = "stereo"
+        a_out.bit_rate = bitrate
+        frames = _audio_frames(audio, sample_rate, start_pts=int(round(max(start, 0.0) * sample_rate)))
+        audio_time, flushed = 0.0, False  # end of the music encoded so far; encoder flushed
+
+        def mux_audio_until(t: float) -> None:
+            nonlocal audio_time, flushed
+            while not flushed and audio_time <= t:
+                frame = next(frames, None)
+                for p in a_out.encode(frame):
+                    dst.mux(p)
+                if frame is None:
+                    flushed = True
+                else:
+                    audio_time = float(frame.pts + frame.samples) / sample_rate
+
+        for t, packet in _video_packets(src, v_in):
+            mux_audio_until(t)
+            packet.stream = v_out
+            dst.mux(packet)
+        mux_audio_until(float("inf"))

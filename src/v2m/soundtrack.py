@@ -26,7 +26,7 @@ from .analysis.batch import VIDEO_EXTENSIONS
 from .controls import Controls
 from .errors import MediaError, V2MError
 from .fsutil import atomic_set, check_output, remove_stale_parts
-from .media import MUX_FORMATS, mux_music, probe, read_audio, write_wav
+from .media import check_mux, mux_extensions, mux_music, probe, read_audio, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
 from .version import WRITER
@@ -47,17 +47,20 @@ class Result:
 
 
 def output_path(source: str, output: str | None, multiple: bool, relative: str | None = None) -> str:
-    """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source (``.mkv``
-    when the source's container cannot carry AAC). With several inputs ``output`` is a folder,
-    and a video found in an input folder keeps its path ``relative`` to that folder."""
+    """Where the scored video goes. Default: ``<stem>_scored<ext>`` beside the source. With
+    several inputs ``output`` is a folder, and a video found in an input folder keeps its path
+    ``relative`` to that folder. Where v2m picks the name, ``<ext>`` is the source's own when
+    that container can hold its video with AAC music, else the first of .mkv, .mp4, .mov that
+    can (a VP8 .webm comes out as .mkv, a ProRes .mov stays .mov)."""
     src = Path(source)
-    ext = src.suffix.lower() if src.suffix.lower() in MUX_FORMATS else ".mkv"
+    if output is not None and not (multiple or output.endswith(os.sep) or os.path.isdir(output)):
+        return output
+    works = mux_extensions(source)
+    ext = next((e for e in (src.suffix.lower(), ".mkv", ".mp4", ".mov") if e in works), ".mkv")
     if output is None:
         return str(src.with_name(f"{src.stem}_scored{ext}"))
-    if multiple or output.endswith(os.sep) or os.path.isdir(output):
-        rel = Path(relative or src.name)
-        return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
-    return output
+    rel = Path(relative or src.name)
+    return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
 
 
 def cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray, tolerance: float = CUT_TOLERANCE) -> float | None:
@@ -129,6 +132,7 @@ def generate(
     if not math.isfinite(lufs):
         raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
     probe(video)  # a bad file gets its one-line error before any model loads
+    check_mux(video, out)  # and so does an output container that cannot hold its video
     stem = os.path.splitext(out)[0]
     planned = {".wav": wav, ".mid": midi, ".png": plot}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
@@ -172,7 +176,7 @@ def generate(
                 f": {info.get('key')}, {info.get('bpm')} BPM, {info.get('palette')}" if info else "")
             alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title, audio=audio,
                            sample_rate=sr)
-        mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"])
+        mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"], comment=WRITER)
     return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
                   duration=analysis.duration, info=music.info,
                   cuts_on_beats=cuts_on_beats(analysis.cut_times, music.beats))

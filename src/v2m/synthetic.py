@@ -77,7 +77,9 @@ def write_video(
 
     ``size`` is (width, height). ``frame_times`` (seconds) overrides the regular ``fps`` grid to
     make a variable-frame-rate video. ``drift`` is the square's steady speed in frame widths per
-    second. ``pix_fmt`` yuv444p allows odd sizes. Returns the events, with the exact frame times.
+    second. ``pix_fmt`` yuv444p allows odd sizes. ``codec`` is any FFmpeg encoder (``crf`` and
+    ``preset`` apply to libx264 and libx265) and the container follows the extension of
+    ``path``. Returns the events, with the exact frame times.
     """
     path = os.fspath(path)
     w, h = size
@@ -102,6 +104,8 @@ def write_video(
         stream.time_base = time_base
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": preset}
+        elif codec == "libx265":
+            stream.options = {"crf": str(crf), "preset": preset, "x265-params": "log-level=error"}
         if rotation:
             stream.set_display_rotation(rotation)
         astream = None

@@ -81,7 +81,7 @@ def _is_finished(job: Job, settings: AnalysisSettings, can_add_semantics: bool) 
         return False
     try:
         return meta["source"]["content_key"] == content_key(job.source)
-    except OSError:
+    except (OSError, V2MError):  # unreadable, or not a regular file: the analysis reports it
         return False
 
 

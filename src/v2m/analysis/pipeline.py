@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import MediaError
-from ..media import VideoReader, reduced_frames
+from ..media import VideoReader, not_regular_file, reduced_frames
 from .color import RECIPES, color_descriptors, color_histogram
 from .rhythm import BeatSettings, motion_per_second, per_second_flags, per_second_max, transition_mask, visual_beats
 from .semantic import ClipEmbedder
@@ -65,7 +66,12 @@ class AnalysisSettings:
 
 
 def content_key(path: str, chunk: int = 1 << 20) -> str:
-    """A digest of the file's bytes (BLAKE2b-128): the same video under another name matches."""
+    """A digest of the file's bytes (BLAKE2b-128): the same video under another name matches.
+
+    Only a regular file is hashed: anything else (a named pipe, whose read would wait forever
+    for a writer; a device) is a MediaError before it is opened. OSError when it cannot be read."""
+    if problem := not_regular_file(os.stat(path).st_mode):
+        raise MediaError(problem, path)
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while block := f.read(chunk):

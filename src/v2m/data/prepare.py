@@ -320,6 +320,9 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
     for video in sources[i::n]:
         try:
             key = content_key(video)
+        except MediaError as e:  # not a regular file: refused before it is read
+            failed.append((video, e.message))
+            continue
         except OSError as e:
             failed.append((video, f"cannot be read ({e.strerror or e})"))
             continue
