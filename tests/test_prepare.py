@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -70,6 +71,18 @@ def test_prepare_diffv2m(sources, tmp_path, capsys):
         assert (z["odf"] > 0).sum() >= 5
     summary = json.loads((out / "dataset.json").read_text())
     assert summary["clips"] == 4 and summary["sources"] == 3
+
+
+def test_prepare_makes_no_hub_deprecation_warning(sources, tmp_path, capsys):
+    """Loading the default VAE by its hub id goes through diffusers, which handed huggingface_hub a
+    deprecated argument: a two-line UserWarning about `local_dir_use_symlinks` on every run."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["prepare", str(sources / "b.mp4"), "-o", str(tmp_path / "ds"), "--clip-seconds", "10",
+                     "--no-clip", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "Oobleck VAE weights could not be loaded" in err  # the hub id was tried (offline, not cached)
+    assert "local_dir_use_symlinks" not in err + "".join(str(w.message) for w in caught)
 
 
 def test_splits_follow_the_source_and_stay_put():

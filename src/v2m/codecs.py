@@ -21,6 +21,7 @@ hub ids below and for a local copy of the whole repository.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,7 +141,12 @@ class OobleckCodec(AudioCodec):
         expanded = os.path.expanduser(source)
         whole_repo = os.path.isfile(os.path.join(expanded, "vae", "config.json"))
         kwargs = {"subfolder": "vae"} if whole_repo or source in _VAE_SUBFOLDER_REPOS else {}
-        model = load_pretrained(AutoencoderOobleck, source, "Oobleck VAE", flag="--no-codec", **kwargs)
+        with warnings.catch_warnings():
+            # for a hub id, diffusers' load_config passes huggingface_hub its own default
+            # local_dir_use_symlinks="auto", which huggingface_hub >= 1.0 calls deprecated on every
+            # load; passing None does not help (from_pretrained drops the argument before load_config)
+            warnings.filterwarnings("ignore", message=".*`local_dir_use_symlinks`", category=UserWarning)
+            model = load_pretrained(AutoencoderOobleck, source, "Oobleck VAE", flag="--no-codec", **kwargs)
         cfg = model.config
         info = CodecInfo("oobleck", source, int(cfg.sampling_rate), int(cfg.audio_channels),
                          int(np.prod(cfg.downsampling_ratios)), cls.kind)

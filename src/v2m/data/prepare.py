@@ -25,9 +25,23 @@ and ``<k>.wav``:
 Resuming: when a source is complete, its rows go to ``sources/<source_id>.json`` (atomically,
 last). A run skips sources whose file exists with the same settings, so a run killed at any
 moment redoes at most the sources it was working on; a source made without codec targets (the
-default weights could not be loaded then) is redone once they can be. ``manifest.jsonl`` (one row per clip) and
-``dataset.json`` are rebuilt from all source files at the end of every run, so the last shard to
-finish writes the whole manifest.
+default weights could not be loaded then) is redone once they can be. ``manifest.jsonl`` (one
+row per clip), ``stats.json`` (stad) and ``dataset.json`` are rebuilt from all source files at
+the end of every run; they are a function of the source files alone, so two runs that read the
+same sources write the same bytes (``dataset.json`` records a digest of what was read).
+
+Shards (``--shard i/n``) of one run may work at the same time on one folder, a cluster array job
+on a network file system, and finish in any order. The danger is a shard that listed the sources
+before another shard's last one appeared writing its manifest after that other shard wrote the
+complete one. So a shard that has written its last source leaves ``shards/<i>-of-<n>``, rebuilds,
+then reads the sources again: when they changed meanwhile and every shard of ``n`` has left its
+marker, it rebuilds again (and checks again); when some marker is missing, it stops, because
+that shard has yet to finish and rebuilds after it. The last manifest written is therefore made
+from the final sources, whatever the order and overlap, without locks; and a shard that finishes
+early rebuilds once instead of chasing the others' progress. A run removes its own marker when it
+starts (it is at work again). This needs atomic renames and directory listings that show what
+other machines have renamed into place: local disks, Lustre, GPFS, and NFS with its default
+close-to-open consistency (not ``nocto``). A shard that dies leaves the manifest to its re-run.
 
 Splits are made per source video, from a hash of its content: clips of one video never
 straddle splits, and a video keeps its split when others are added.
@@ -267,13 +281,39 @@ def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
         return video, f"unexpected error: {type(e).__name__}: {e}"
 
 
-def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict:
-    """Rebuild ``manifest.jsonl``, ``dataset.json`` (and ``stats.json`` for stad) from the
-    finished sources; returns the dataset summary. ``origin``: what the clips were imported
-    from (``v2m convert``), when not made by ``v2m prepare``."""
-    rows = []
+def _source_files(out_dir: str) -> dict[str, bytes]:
+    """The bytes of every finished source (``sources/*.json``) by file name, in name order, each
+    read once: a manifest is made from exactly the bytes its digest covers."""
+    files = {}
     for f in sorted((Path(out_dir) / "sources").glob("*.json")):
-        data = json.loads(f.read_text())
+        try:
+            files[f.name] = f.read_bytes()
+        except FileNotFoundError:  # removed since the listing
+            pass
+    return files
+
+
+def sources_digest(files: dict[str, bytes]) -> str:
+    """A fingerprint of source files (their names and bytes): equal digests, equal manifests."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(f"{name}\0{hashlib.sha256(files[name]).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict:
+    """Rebuild ``manifest.jsonl``, ``stats.json`` (stad) and ``dataset.json`` (last) from the
+    finished sources as they are now; returns the dataset summary. The three files are a function
+    of the source files alone, so writers that read the same sources write the same bytes;
+    ``dataset.json`` records the digest of what was read (``sources_digest``). ``origin``: what
+    the clips were imported from (``v2m convert``), when not made by ``v2m prepare``."""
+    files = _source_files(out_dir)
+    rows = []
+    for raw in files.values():
+        try:
+            data = json.loads(raw)
+        except ValueError:  # not a finished source: the next run redoes it (see _is_done)
+            continue
         if data.get("settings_key") == settings.key():
             rows += data["rows"]
     write_bytes_atomic(Path(out_dir) / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
@@ -283,7 +323,8 @@ def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict
                "codec": next((r["codec"] for r in rows if r.get("codec")), None),
                "clips_with_codec": sum(bool(r.get("codec")) for r in rows),
                "clips_with_objects": sum(bool(r.get("objects")) for r in rows),
-               "settings": {**asdict(settings), "analysis": settings.analysis.shaping()}}
+               "settings": {**asdict(settings), "analysis": settings.analysis.shaping()},
+               "sources_digest": sources_digest(files)}
     if origin is not None:
         summary["imported_from"] = origin
     if settings.model == "stad" and rows:
@@ -294,6 +335,33 @@ def write_manifest(out_dir: str, settings: PrepareSettings, origin=None) -> dict
         stats.save(Path(out_dir) / "stats.json")
     write_bytes_atomic(Path(out_dir) / "dataset.json", json.dumps(summary, indent=1).encode())
     return summary
+
+
+def _shard_marker(out_dir: str, shard: tuple[int, int]) -> Path:
+    return Path(out_dir) / "shards" / f"{shard[0]}-of-{shard[1]}"
+
+
+def _all_shards_finished(out_dir: str, n: int) -> bool:
+    """Whether every shard of ``n`` has left its marker. The folder is listed rather than each
+    name looked up: on NFS a fresh listing is revalidated, a cached "no such file" may not be."""
+    try:
+        names = set(os.listdir(Path(out_dir) / "shards"))
+    except FileNotFoundError:
+        return False
+    return all(f"{i}-of-{n}" in names for i in range(n))
+
+
+def publish_manifest(out_dir: str, settings: PrepareSettings, shard: tuple[int, int]) -> dict:
+    """The end of a shard's run: leave its marker, then rebuild the manifest until it was made
+    from the sources as they still are, or some shard has not finished yet (that shard rebuilds
+    after this one); returns the summary last written. Why this ends with a complete manifest
+    whatever the order: see the module docstring."""
+    write_bytes_atomic(_shard_marker(out_dir, shard), b"")
+    while True:
+        summary = write_manifest(out_dir, settings)
+        if (summary["sources_digest"] == sources_digest(_source_files(out_dir))
+                or not _all_shards_finished(out_dir, shard[1])):
+            return summary
 
 
 def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, workers: int = 1,
@@ -315,6 +383,7 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
     with_codec = codec is not None
     segmenter = open_segmenter(settings, objects_required, warn)
     with_objects = segmenter is not None
+    _shard_marker(out_dir, shard).unlink(missing_ok=True)  # at work: an earlier run's marker no longer holds
     i, n = shard
     todo = []  # (video, content key): each source is hashed once
     for video in sources[i::n]:
@@ -349,4 +418,4 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
     finally:
         bar.close()
         _WORKER.clear()
-    return write_manifest(out_dir, settings), failed
+    return publish_manifest(out_dir, settings, shard), failed
