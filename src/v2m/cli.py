@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shots", choices=["scenedetect", "transnetv2"], default="scenedetect",
                    help="shot detector: PySceneDetect hard cuts (default) or TransNetV2 (also dissolves)")
     g.add_argument("--shot-threshold", type=_finite, metavar="X",
-                   help="detector threshold (default 27 for scenedetect, 0.5 for transnetv2)")
+                   help="detector threshold: for scenedetect the mean brightness change between "
+                   "contrast-normalised frames, 0-255 (default 27); for transnetv2 a probability (0.5)")
     g.add_argument("--min-shot", type=_finite, default=0.5, metavar="SEC", help="shortest shot in seconds (0.5)")
     g = a.add_argument_group("features")
     clip = g.add_mutually_exclusive_group()

@@ -5,6 +5,10 @@ colour and texture; a square drifts slowly across it (steady, low motion) and ju
 place at each "pulse" time (a sudden motion event: one large frame difference). Frame times can
 be irregular (variable frame rate), the stream can carry a rotation, and a sine tone can be added
 as an audio track.
+
+For the shot detector's hard cases the whole picture can be dimmed (``brightness``), the texture
+can pan (a camera move), film grain can be added, and "flashes" can light up a few frames
+without changing the shot. :func:`write_dark_edit` uses them for a night-time edit.
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ class SyntheticVideo:
         return float(self.frame_times[min(i, len(self.frame_times) - 1)])
 
 
-def _texture(h: int, w: int, seed: int) -> np.ndarray:
+def _texture(h: int, w: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """A shot's texture in [0, 1]: two crossed sine gratings; ``shift`` pans it by that many
+    frame widths."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx += np.float32(shift * w)
     fx, fy = rng.uniform(1.0, 4.0, size=2) * 2 * np.pi
     return 0.5 + 0.25 * np.sin(fx * xx / w + fy * yy / h) + 0.25 * np.sin(fy * xx / w - fx * yy / h)
 
@@ -72,6 +79,11 @@ def write_video(
     preset: str = "veryfast",
     drift: float = 0.15,
     seed: int = 0,
+    brightness: float = 1.0,
+    pan: float = 0.0,
+    grain: float = 0.0,
+    flash_times: Sequence[float] = (),
+    flash_length: float = 0.08,
 ) -> SyntheticVideo:
     """Write a video with hard cuts at ``cut_times`` and motion pulses at ``pulse_times``.
 
@@ -80,6 +92,11 @@ def write_video(
     second. ``pix_fmt`` yuv444p allows odd sizes. ``codec`` is any FFmpeg encoder (``crf`` and
     ``preset`` apply to libx264 and libx265) and the container follows the extension of
     ``path``. Returns the events, with the exact frame times.
+
+    ``brightness`` scales the whole picture (:func:`write_dark_edit` sets it), ``pan`` moves the texture by that
+    many frame widths per second (a camera pan), ``grain`` adds Gaussian noise of that standard
+    deviation in 8-bit levels, and each of ``flash_times`` lights the picture up for
+    ``flash_length`` seconds (two thirds of the way to white) without a cut.
     """
     path = os.fspath(path)
     w, h = size
@@ -95,6 +112,8 @@ def write_video(
     side = max(4, min(w, h) // 4)
     rng = np.random.default_rng(seed)
     jumps = {float(p): rng.uniform(0.1, 0.7, size=2) for p in sorted(pulse_times)}
+    grain_rng = np.random.default_rng(seed + 1)
+    flashes = sorted(float(f) for f in flash_times)
 
     container = av.open(path, "w")
     try:
@@ -115,7 +134,9 @@ def write_video(
         offset = np.zeros(2)
         for t in times:
             shot = int(np.searchsorted(bounds, t, side="right") - 1)
-            if shot != texture_shot:
+            if pan:
+                texture = _texture(h, w, seed + shot, pan * t)[..., None]
+            elif shot != texture_shot:
                 texture, texture_shot = _texture(h, w, seed + shot)[..., None], shot
             col = np.asarray(colors[shot % len(colors)], dtype=np.float32)
             img = texture * col[None, None, :]
@@ -126,6 +147,12 @@ def write_video(
             x = int((0.8 - abs(u - 0.8)) * (w - side))
             y = int(offset[1] * (h - side))
             img[y : y + side, x : x + side] = 255.0 - col
+            if brightness != 1.0:
+                img *= brightness
+            if any(f - 1e-9 <= t < f + flash_length - 1e-9 for f in flashes):
+                img += (255.0 - img) * (2.0 / 3.0)
+            if grain:
+                img += grain_rng.normal(0.0, grain, img.shape).astype(np.float32)
             frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
             frame.pts = int(round(t / time_base))
             frame.time_base = time_base
@@ -139,6 +166,27 @@ def write_video(
         container.close()
     return SyntheticVideo(path, float(times[-1]) + 1.0 / fps if frame_times is None else float(times[-1]),
                           fps, sorted(float(c) for c in cut_times), sorted(jumps), times)
+
+
+# Shot colours of dark edits, at full scale (``write_dark_edit`` dims them): one hue family, so
+# consecutive shots differ only a little in colour, or the mixed light of a night-time city.
+DARK_PALETTES = {
+    "blue": [(30, 60, 180), (40, 75, 210), (25, 50, 150), (35, 70, 200), (30, 65, 170), (40, 80, 220)],
+    "night": [(40, 60, 200), (40, 170, 60), (128, 128, 128), (40, 160, 170), (230, 140, 40), (120, 60, 180)],
+}
+
+
+def write_dark_edit(path: str | os.PathLike, *, palette: str = "night", level: float = 0.1, pan: float = 0.1,
+                    grain: float = 1.5, **kwargs) -> SyntheticVideo:
+    """A dark edit: :func:`write_video` with shots of ``DARK_PALETTES[palette]`` dimmed so that
+    the average shot's mean luma is ``level`` of full scale (0.05-0.15 is night footage), the
+    texture panning ``pan`` frame widths per second under ``grain``. Other keywords (cut_times,
+    pulse_times, flash_times, size, ...) go to :func:`write_video`."""
+    colors = np.asarray(DARK_PALETTES[palette], np.float64)
+    luma = colors @ np.array([0.299, 0.587, 0.114])
+    brightness = level / (0.5 * luma.mean() / 255.0)  # the texture's mean is 0.5
+    return write_video(path, shot_colors=[tuple(c) for c in DARK_PALETTES[palette]], brightness=brightness,
+                       pan=pan, grain=grain, **kwargs)
 
 
 def _write_tone(container, stream, duration: float, freq: float = 440.0) -> None:

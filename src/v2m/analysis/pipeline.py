@@ -28,6 +28,7 @@ from .color import RECIPES, color_descriptors, color_histogram
 from .rhythm import BeatSettings, motion_per_second, per_second_flags, per_second_max, transition_mask, visual_beats
 from .semantic import ClipEmbedder
 from .shots import DETECTORS, make_detector
+from .shots import REVISIONS as SHOT_REVISIONS
 from .timeline import FORMAT, VERSION, Analysis
 
 
@@ -58,6 +59,7 @@ class AnalysisSettings:
         d = asdict(self)
         d.pop("device")
         d.pop("threads")
+        d["shot_detector_revision"] = SHOT_REVISIONS[self.shots]
         return d
 
     def key(self) -> str:

