@@ -134,3 +134,107 @@ def test_the_official_checkpoint_loads_as_a_pipeline():
     assert float((audio - out["vae.decode_out"]).abs().max()) <= 1e-4 * float(out["vae.decode_out"].abs().max())
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert torch.equal(p.model.dit.proj_in.weight, state["diffusion.model.model.transformer.project_in.weight"])
+
+
+# --- what the checkpoint is loaded with --------------------------------------------------------
+
+
+def _one_line_error(capsys, code: int, *parts: str) -> str:
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("v2m: error: ") and "Traceback" not in err, err
+    assert all(p in err for p in parts), err
+    return err
+
+
+def test_an_official_checkpoint_takes_its_config_from_beside_it_or_config(tmp_path, capsys):
+    from fixture_paths import OFFICIAL
+
+    from v2m.cli import main
+    from v2m.synthetic import write_video
+
+    video = str(write_video(tmp_path / "v.mp4", duration=2.0, fps=5, size=(64, 48)).path)
+    ckpt = tmp_path / "weights" / "model.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"not a checkpoint")
+    args = ["generate", video, "--model", "diffv2m", "--checkpoint", str(ckpt), "--device", "cpu",
+            "-o", str(tmp_path / "o.mp4")]
+    _one_line_error(capsys, main(args), str(ckpt), "model_config.json", "--config")  # both ways named
+    _one_line_error(capsys, main([*args, "--config", str(tmp_path / "none.json")]), "none.json", "no such config")
+    junk = tmp_path / "junk.json"
+    junk.write_text("{model_type: diffusion_cond")
+    _one_line_error(capsys, main([*args, "--config", str(junk)]), str(junk), "is not a Diff-V2M config")
+    # with the published config given, loading gets to the checkpoint itself
+    _one_line_error(capsys, main([*args, "--config", str(OFFICIAL / "model_config_odf.json")]), str(ckpt),
+                    "cannot be read as a checkpoint")
+    _one_line_error(capsys, main([*args[:5], str(ckpt.parent), *args[6:]]), "--config")  # a folder with one .ckpt
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_official_checkpoint_loads_with_a_config_given(tmp_path):
+    from fixture_paths import GOLDEN, golden_checkpoint
+
+    from v2m.errors import V2MError
+    from v2m.models.diffv2m.pipeline import DiffV2MPipeline
+
+    link = tmp_path / "golden.ckpt"
+    link.symlink_to(golden_checkpoint())
+    with pytest.raises(V2MError, match="--config"):
+        DiffV2MPipeline.load(str(link), device="cpu")
+    p = DiffV2MPipeline.load(str(link), device="cpu", config=GOLDEN / "model_config.json")
+    assert p.config.official and p.config.dit.embed_dim == 128 and p.source == str(link)
+
+
+def test_colour_width_is_checked_against_the_analysis(tiny_pipeline, tiny_clip, tmp_path, capsys):
+    from v2m.cli import main
+    from v2m.models.diffv2m.pipeline import DiffV2MPipeline
+    from v2m.synthetic import write_video
+
+    p = DiffV2MPipeline.load(str(tiny_pipeline[0]), device="cpu", weights="online")
+    config = replace(p.config, conditioning=replace(p.config.conditioning, color_dim=48))
+    model = DiffV2MPipeline(config, type(p.model)(config), p.vae)
+    model.save(tmp_path / "model")
+    video = str(write_video(tmp_path / "v.mp4", duration=2.0, fps=5, size=(64, 48)).path)
+    code = main(["generate", video, "--model", "diffv2m", "--checkpoint", str(tmp_path / "model"), "--clip",
+                 str(tiny_clip), "--device", "cpu", "-o", str(tmp_path / "o.mp4")])
+    _one_line_error(capsys, code, str(tmp_path / "model"), "48-value colour", "3072-value")
+
+
+def test_a_checkpoint_whose_vae_encoder_diffusers_cannot_build_still_generates(tiny_pipeline, tiny_clip, tmp_path,
+                                                                             capsys):
+    import copy
+
+    from test_diffv2m_vae import official_vae_state
+
+    from v2m.cli import main
+    from v2m.errors import V2MError
+    from v2m.media import probe
+    from v2m.models.diffv2m.pipeline import DiffV2MPipeline
+    from v2m.models.diffv2m.vae import OfficialVAE, OobleckDecoderOnly
+    from v2m.synthetic import write_video
+    from v2m.train.diffv2m import DiffV2MModule
+
+    vae_config = copy.deepcopy(TINY_VAE)
+    vae_config["encoder"]["config"]["channels"] = 8  # its latent_dim (16) is no longer its channel count
+    vae = OfficialVAE.from_official(vae_config, official_vae_state(vae_config), source="tiny.ckpt")
+    assert vae.model.encoder is None
+    p = DiffV2MPipeline.load(str(tiny_pipeline[0]), device="cpu", weights="online")
+    folder = tmp_path / "model"
+    DiffV2MPipeline(replace(p.config, vae=vae_config), p.model, vae).save(folder)
+
+    video = str(write_video(tmp_path / "v.mp4", duration=3.0, fps=5, size=(64, 48), audio=True).path)
+    out = tmp_path / "scored.mp4"
+    assert main(["generate", video, "--model", "diffv2m", "--checkpoint", str(folder), "--clip", str(tiny_clip),
+                 "--steps", "2", "--device", "cpu", "--no-midi", "-q", "-o", str(out)]) == 0, capsys.readouterr().err
+    assert probe(str(out)).has_audio
+
+    # what needs the encoder refuses with one line: preparing latents with it, training on audio
+    code = main(["prepare", video, "-o", str(tmp_path / "data"), "--model", "diffv2m", "--no-clip", "--codec",
+                 str(folder / "vae"), "--device", "cpu", "-q"])
+    _one_line_error(capsys, code, str(folder / "vae"), "only its decoder")
+    loaded = DiffV2MPipeline.load(str(folder), device="cpu")
+    assert isinstance(loaded.vae.model, OobleckDecoderOnly)
+    module = DiffV2MModule(loaded.config, loaded.vae, model=loaded.model)
+    with pytest.raises(V2MError) as err:
+        module.batch_latents({"audio": torch.randn(1, 2, 4096)})
+    assert err.value.path == str(folder / "vae") and "cannot encode audio" in err.value.message
+    assert "latent_dim must equal its channels" in err.value.message

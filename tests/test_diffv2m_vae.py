@@ -170,3 +170,84 @@ def test_from_pretrained_local_dir(tiny_oobleck_repo):
         torch.testing.assert_close(info["mean"], posterior.mean, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(info["stdev"], posterior.std, rtol=1e-5, atol=1e-6)
         assert latents.shape == (2, 8, 2) and vae.decode(latents).shape == (2, 2, 4096)
+
+
+# --- a checkpoint whose encoder diffusers cannot build: decoder only --------------------------
+
+DECODER_ONLY_VAE = {  # a tiny official pretransform whose encoder's latent_dim (8) is not its channels (4)
+    "encoder": {"type": "oobleck", "config": {"in_channels": 2, "channels": 4, "c_mults": [1, 2], "strides": [2, 4],
+                                              "latent_dim": 8, "use_snake": True}},
+    "decoder": {"type": "oobleck", "config": {"out_channels": 2, "channels": 4, "c_mults": [1, 2], "strides": [2, 4],
+                                              "latent_dim": 4, "use_snake": True, "final_tanh": False}},
+    "bottleneck": {"type": "vae"}, "latent_dim": 4, "downsampling_ratio": 8, "io_channels": 2}
+
+
+def official_vae_state(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random official-layout VAE weights (Lightning key names) for the pretransform ``config``:
+    diffusers' modules of the same geometry renamed back; the encoder's last convolution shaped as
+    the official one (channels x c_mults[-1] -> latent_dim)."""
+    from diffusers.models.autoencoders.autoencoder_oobleck import OobleckDecoder, OobleckEncoder
+
+    from v2m.models.diffv2m.vae import _official_names
+
+    torch.manual_seed(seed)
+    enc, dec = config["encoder"]["config"], config["decoder"]["config"]
+    blocks = len(enc["strides"])
+    ours = {f"encoder.{k}": v for k, v in OobleckEncoder(enc["channels"], enc["in_channels"], enc["strides"],
+                                                          enc["c_mults"]).state_dict().items()}
+    decoder = OobleckDecoder(dec["channels"], dec["latent_dim"], dec["out_channels"], dec["strides"][::-1], dec["c_mults"])
+    ours.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    width = enc["channels"] * enc["c_mults"][-1]
+    ours.update({"encoder.conv2.weight_v": torch.randn(enc["latent_dim"], width, 3) * 0.1,
+                 "encoder.conv2.weight_g": torch.rand(enc["latent_dim"], 1, 1) + 0.5,
+                 "encoder.conv2.bias": torch.zeros(enc["latent_dim"])})
+    for k, v in ours.items():  # the SnakeBeta parameters away from their zero (log-scale) init
+        if k.endswith(("alpha", "beta")):
+            ours[k] = 0.1 * torch.randn(v.shape)
+    official = {}
+    for part in ("encoder", "decoder"):
+        for theirs, mine in _official_names(part, blocks).items():
+            v = ours[mine]
+            official[PREFIX + theirs] = v.reshape(-1) if theirs.rsplit(".", 1)[1] in ("alpha", "beta") else v
+    return official
+
+
+def test_an_encoder_diffusers_cannot_build_leaves_a_decoder_only_vae(tmp_path):
+    from diffusers import AutoencoderOobleck
+
+    from v2m.models.diffv2m.vae import OobleckDecoderOnly
+
+    with pytest.raises(ValueError, match="latent_dim must equal its channels"):
+        oobleck_kwargs(DECODER_ONLY_VAE)
+    assert "encoder_hidden_size" not in oobleck_kwargs(DECODER_ONLY_VAE, encoder=False)
+    broken = copy.deepcopy(DECODER_ONLY_VAE)
+    broken["decoder"]["config"]["final_tanh"] = True
+    with pytest.raises(ValueError, match="even without its encoder.*final_tanh"):
+        oobleck_kwargs(broken, encoder=False)
+
+    state = official_vae_state(DECODER_ONLY_VAE)
+    vae = OfficialVAE.from_official(DECODER_ONLY_VAE, state, source="tiny.ckpt")
+    assert isinstance(vae.model, OobleckDecoderOnly)
+    assert (vae.latent_dim, vae.hop_length, vae.sample_rate) == (4, 8, 44100)
+    latents = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        audio = vae.decode(latents)
+    # the same decoder weights in a whole diffusers VAE (an encoder it can build) decode the same
+    whole = copy.deepcopy(DECODER_ONLY_VAE)
+    whole["encoder"]["config"]["channels"] = 8
+    full = AutoencoderOobleck(**oobleck_kwargs(whole))
+    full.decoder.load_state_dict({k[len("decoder."):]: v for k, v in vae.model.state_dict().items()})
+    with torch.no_grad():
+        torch.testing.assert_close(audio, torch.cat([full.decode(z).sample for z in latents.split(1)]))
+    assert audio.shape == (2, 2, 40) and audio.abs().max() > 0
+
+    with pytest.raises(V2MError) as err:  # encoding (prepare, training on audio) refuses with one line
+        vae.encode(torch.randn(1, 2, 64))
+    assert err.value.path == "tiny.ckpt" and "cannot encode audio" in err.value.message
+    assert "latent_dim must equal its channels" in err.value.message and "\n" not in str(err.value)
+
+    vae.model.save_pretrained(tmp_path / "vae")  # our folders keep it decoder-only
+    again = OfficialVAE.from_pretrained(str(tmp_path / "vae"))
+    assert isinstance(again.model, OobleckDecoderOnly) and again.model.no_encoder == vae.model.no_encoder
+    with torch.no_grad():
+        torch.testing.assert_close(again.decode(latents), audio)

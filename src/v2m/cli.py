@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--checkpoint", metavar="PATH",
                      help="model weights: diffv2m: our folder, the official .ckpt, or a hub id (default "
                      "TaylorJi/Diff-V2M); stad: a folder from `v2m train stad` (no weights were published)")
+    gen.add_argument("--config", metavar="JSON",
+                     help="diffv2m: the config of an official .ckpt (model_config_odf.json) when it is not beside "
+                     "it; the other models ignore it (their folders hold their config)")
     g = gen.add_argument_group("neural models")
     g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
                    "official DDIM (250 steps)")
@@ -439,8 +442,11 @@ def cmd_generate(args) -> int:
     if args.model == "stad" and (args.tempo or args.key):
         print("v2m: warning: stad takes music and video controls, not --tempo or --key; they are ignored",
               file=sys.stderr)
+    if args.config and args.model != "diffv2m":
+        print("v2m: warning: --config is for --model diffv2m; ignored", file=sys.stderr)
     generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont,
-                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip, sam=args.sam)
+                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip, sam=args.sam,
+                              config=args.config)
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)

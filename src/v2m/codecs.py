@@ -101,10 +101,12 @@ class EncodecCodec(AudioCodec):
     kind = "tokens"
 
     @classmethod
-    def load(cls, source: str = ENCODEC_DEFAULT, device: str = "auto") -> "EncodecCodec":
+    def load(cls, source: str = ENCODEC_DEFAULT, device: str = "auto", flag: str = "--no-codec") -> "EncodecCodec":
+        """``flag``: the option that turns the codec off, named when the weights cannot be loaded
+        ("" where the command has none)."""
         from transformers import EncodecModel
 
-        model = load_pretrained(EncodecModel, source, "EnCodec", flag="--no-codec")
+        model = load_pretrained(EncodecModel, source, "EnCodec", flag=flag)
         cfg = model.config
         info = CodecInfo("encodec", source, int(cfg.sampling_rate), int(cfg.audio_channels),
                          int(np.prod(cfg.upsampling_ratios)), cls.kind)
@@ -135,18 +137,26 @@ class OobleckCodec(AudioCodec):
     kind = "latents"
 
     @classmethod
-    def load(cls, source: str = OOBLECK_DEFAULT, device: str = "auto") -> "OobleckCodec":
+    def load(cls, source: str = OOBLECK_DEFAULT, device: str = "auto", flag: str = "--no-codec") -> "OobleckCodec":
+        """``flag``: as for :meth:`EncodecCodec.load`."""
         from diffusers import AutoencoderOobleck
+
+        from .errors import WeightsUnavailable
+        from .models.diffv2m.vae import OobleckDecoderOnly
 
         expanded = os.path.expanduser(source)
         whole_repo = os.path.isfile(os.path.join(expanded, "vae", "config.json"))
         kwargs = {"subfolder": "vae"} if whole_repo or source in _VAE_SUBFOLDER_REPOS else {}
+        if OobleckDecoderOnly.is_folder(os.path.join(expanded, kwargs.get("subfolder", ""))):
+            raise WeightsUnavailable("this Oobleck VAE has only its decoder, so it cannot encode audio into latents "
+                                     "(the Diff-V2M checkpoint it came from generates, but its encoder cannot be "
+                                     "built); pass a complete VAE, e.g. stabilityai/stable-audio-open-1.0", source)
         with warnings.catch_warnings():
             # for a hub id, diffusers' load_config passes huggingface_hub its own default
             # local_dir_use_symlinks="auto", which huggingface_hub >= 1.0 calls deprecated on every
             # load; passing None does not help (from_pretrained drops the argument before load_config)
             warnings.filterwarnings("ignore", message=".*`local_dir_use_symlinks`", category=UserWarning)
-            model = load_pretrained(AutoencoderOobleck, source, "Oobleck VAE", flag="--no-codec", **kwargs)
+            model = load_pretrained(AutoencoderOobleck, source, "Oobleck VAE", flag=flag, **kwargs)
         cfg = model.config
         info = CodecInfo("oobleck", source, int(cfg.sampling_rate), int(cfg.audio_channels),
                          int(np.prod(cfg.downsampling_ratios)), cls.kind)

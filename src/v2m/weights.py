@@ -9,6 +9,7 @@ instead of a series of network retries.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 from urllib.parse import urlparse
@@ -39,10 +40,29 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return not constants.HF_HUB_OFFLINE and _reachable(constants.ENDPOINT, timeout)
 
 
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def _weights_file(directory: str, subfolder: str = "") -> str:
+    """The one weights file of a ``save_pretrained`` directory (to name it in an error), else the directory."""
+    folder = os.path.join(directory, subfolder)
+    try:
+        found = [name for name in sorted(os.listdir(folder)) if name.endswith(_WEIGHT_SUFFIXES)]
+    except OSError:
+        return directory
+    return os.path.join(folder, found[0]) if len(found) == 1 else folder
+
+
 def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
     """``cls.from_pretrained(source)``, or :class:`WeightsUnavailable` saying what to do.
 
-    ``what`` names the model in messages ("CLIP"); ``flag`` is the option that turns it off."""
+    ``what`` names the model in messages ("CLIP"); ``flag`` is the option that turns it off.
+    A directory whose files cannot be used gets one line naming the file: a config that is not
+    JSON, a truncated or corrupt safetensors file, a torch file that would need code run to
+    unpickle (transformers and diffusers refuse those; v2m never unpickles code)."""
+    import pickle
+
+    from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars: noise around v2m's own output
@@ -51,9 +71,29 @@ def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
     if not local and looks_like_path(source):
         raise WeightsUnavailable(f"no such directory for the {what} weights", source)
     online = not local and hub_reachable()
+    off = f", or use {flag}" if flag else ""
     try:
         return cls.from_pretrained(source, local_files_only=not online and not local, **kwargs)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, pickle.UnpicklingError, SafetensorError) as e:
+        cause = e
+        while cause is not None and not isinstance(cause, (pickle.UnpicklingError, SafetensorError)):
+            cause = cause.__cause__ or cause.__context__  # diffusers wraps the reader's error in an OSError
+        weights_file = _weights_file(source, kwargs.get("subfolder", "")) if local else source
+        if isinstance(cause, pickle.UnpicklingError):
+            raise WeightsUnavailable(f"the {what} weights are a pickle that would run code when loaded, which v2m "
+                                     f"refuses: save the model with save_pretrained (safetensors){off}",
+                                     weights_file) from None
+        if isinstance(cause, SafetensorError):
+            raise WeightsUnavailable(f"the {what} weights are not a readable safetensors file, truncated or corrupt "
+                                     f"({' '.join(str(cause).split())[:120]}): save or download them again{off}",
+                                     weights_file) from None
+        config = os.path.join(source, kwargs.get("subfolder", ""), "config.json")
+        if local and os.path.isfile(config):
+            try:
+                json.loads(open(config, "rb").read())
+            except ValueError as bad:  # not JSON: name the file rather than the folder
+                raise WeightsUnavailable(f"the {what} config is not JSON ({' '.join(str(bad).split())[:120]})",
+                                         config) from None
         if local:
             where, hint = "this directory", "pass a directory made with save_pretrained"
         elif online:
@@ -62,7 +102,6 @@ def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
             where = "the local cache (the hub is not reachable)"
             hint = f"download it once where there is network (`hf download {source}`) or pass a local directory"
         reason = " ".join(str(e).split())[:160]
-        off = f", or use {flag}" if flag else ""
         raise WeightsUnavailable(f"{what} weights could not be loaded from {where}: {hint}{off} ({reason})",
                                  source) from None
 

@@ -160,7 +160,9 @@ class SamSegmenter:
     """SAM (transformers ``SamModel``) as automatic mask generator and box-prompted tracker."""
 
     def __init__(self, source: str = DEFAULT_SAM, device: str = "auto", settings: MaskSettings = MaskSettings(),
-                 model=None):
+                 model=None, flag: str = "--no-objects"):
+        """``flag``: the option that turns the objects off, named when the weights cannot be
+        loaded ("" where the command has none)."""
         import torch
         from transformers import SamModel
 
@@ -169,7 +171,7 @@ class SamSegmenter:
         self.source = SAM_ALIASES.get(source, source)
         self.device = resolve_device(device)
         if model is None:  # a ready SamModel may be passed instead (benchmarks, custom loading)
-            model = load_pretrained(SamModel, self.source, "SAM", flag="--no-objects")
+            model = load_pretrained(SamModel, self.source, "SAM", flag=flag)
         self.model = model.to(self.device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.size = int(self.model.config.vision_config.image_size)

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from ..errors import WeightsUnavailable
 from ..weights import hub_reachable, load_pretrained
 
 ALIASES = {
@@ -44,9 +45,14 @@ def _image_processor(source: str, image_size: int):
         from transformers import CLIPImageProcessorPil as Processor
     except ImportError:  # pragma: no cover - transformers 4.x
         from transformers import CLIPImageProcessor as Processor
+    local = os.path.isdir(source)
+    own = os.path.join(source, "preprocessor_config.json")
     try:
-        return Processor.from_pretrained(source, local_files_only=os.path.isdir(source) or not hub_reachable())
-    except OSError:
+        return Processor.from_pretrained(source, local_files_only=local or not hub_reachable())
+    except OSError as e:
+        if local and os.path.isfile(own):  # the folder's own recipe is broken: not to be replaced silently
+            raise WeightsUnavailable(f"the CLIP preprocessing config cannot be read ({' '.join(str(e).split())[:120]})",
+                                     own) from None
         # A directory with model weights but no preprocessor_config.json: CLIP's standard recipe.
         return Processor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
 
@@ -54,7 +60,10 @@ def _image_processor(source: str, image_size: int):
 class ClipEmbedder:
     """A frozen CLIP vision tower that embeds batches of RGB frames."""
 
-    def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16, model=None):
+    def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16, model=None,
+                 flag: str = "--no-clip"):
+        """``flag``: the option that turns CLIP off, named when the weights cannot be loaded
+        ("" where the command has none)."""
         import torch
         from transformers import CLIPVisionModelWithProjection
 
@@ -62,7 +71,7 @@ class ClipEmbedder:
         self.device = device = resolve_device(device)
         self.batch_size = batch_size
         if model is None:  # a ready CLIPVisionModelWithProjection may be passed instead
-            model = load_pretrained(CLIPVisionModelWithProjection, self.source, "CLIP", flag="--no-clip")
+            model = load_pretrained(CLIPVisionModelWithProjection, self.source, "CLIP", flag=flag)
         self.model = model.to(device).eval()
         self.dtype = next(self.model.parameters()).dtype
         self.processor = _image_processor(self.source, self.model.config.image_size)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ...errors import V2MError
 
 FUSIONS = {"film_choose": "FiLM_choose", "film_sum": "FiLM", "gate": "gate", "average": "sigmoid"}
 _FROM_OFFICIAL_FUSION = {v: k for k, v in FUSIONS.items()}
@@ -177,11 +180,19 @@ class DiffV2MConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike, official: bool | None = None) -> "DiffV2MConfig":
-        """A config file: the official JSON, or ours (``to_dict``)."""
-        d = json.loads(open(path).read())
-        if d.get("format") == "v2m-diffv2m":
-            return cls.from_dict(d, official)
-        return cls.from_official(d, official=bool(official))
+        """A config file: the official JSON, or ours (``to_dict``); one :class:`V2MError` naming
+        the file when it is not JSON or not a Diff-V2M config (a missing file is the caller's
+        OSError)."""
+        try:
+            d = json.loads(Path(path).read_text())
+            if not isinstance(d, dict):
+                raise ValueError("not a JSON object")
+            if d.get("format") == "v2m-diffv2m":
+                return cls.from_dict(d, official)
+            return cls.from_official(d, official=bool(official))
+        except (ValueError, KeyError, TypeError) as e:  # not JSON; missing or mistyped entries
+            reason = f"no {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:160]
+            raise V2MError(f"is not a Diff-V2M config ({reason})", path) from None
 
     def to_dict(self) -> dict:
         return {"format": "v2m-diffv2m", "version": 1, **asdict(self)}

@@ -58,15 +58,24 @@ class DiffV2MGenerator:
 
     def __init__(self, checkpoint: str | None = None, device: str = "auto", sampler: str = "dpm",
                  steps: int | None = None, cfg_scale: float = 3.0, clip: str | None = None, overlap: int = 4,
-                 pipeline: DiffV2MPipeline | None = None, progress: bool = False):
+                 pipeline: DiffV2MPipeline | None = None, progress: bool = False, config: str | None = None):
+        """``checkpoint`` and ``config``: :meth:`DiffV2MPipeline.load` (``config``: the official
+        checkpoint's config JSON when it is not beside the ``.ckpt``). The checkpoint's CLIP and
+        colour widths are checked against what the analysis gives before any video is read."""
+        from ...analysis.color import HIST_SIZE
         from ...analysis.semantic import ALIASES, ClipEmbedder
 
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-        self.pipeline = pipeline or DiffV2MPipeline.load(checkpoint or OFFICIAL_REPO, device=device)
+        self.pipeline = pipeline or DiffV2MPipeline.load(checkpoint or OFFICIAL_REPO, device=device, config=config)
         self.sampler, self.steps = sampler, steps or DEFAULT_STEPS[sampler]
         self.cfg_scale, self.overlap, self.progress = cfg_scale, overlap, progress
-        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device)  # what the model was trained on
+        colour = self.pipeline.config.conditioning.color_dim
+        if colour != HIST_SIZE:
+            raise V2MError(f"the model takes {colour}-value colour features but v2m's analysis gives {HIST_SIZE}-value "
+                           f"colour histograms", self.pipeline.source)
+        # the CLIP the model was trained on; generate has no option to turn it off
+        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device, flag="")
         expected = self.pipeline.config.conditioning.semantic_dim
         if self.embedder.dim != expected:
             raise V2MError(f"CLIP gives {self.embedder.dim}-d embeddings but the model takes {expected}-d "
@@ -96,9 +105,13 @@ class DiffV2MGenerator:
         from ... import music
 
         analysis = request.analysis
+        video = analysis.meta.get("source", {}).get("path")
         if analysis.clip is None:
-            raise V2MError("Diff-V2M needs CLIP semantics, and the analysis has none",
-                           analysis.meta.get("source", {}).get("path"))
+            raise V2MError("Diff-V2M needs CLIP semantics, and the analysis has none", video)
+        colour, expected = np.shape(analysis.color_hist)[-1], self.pipeline.config.conditioning.color_dim
+        if colour != expected:
+            raise V2MError(f"the analysis has {colour}-value colour histograms but the model "
+                           f"{self.pipeline.source} takes {expected}", video)
         p = self.pipeline
         config, device = p.config, p.device
         T, sr = config.conditioning.max_seconds, config.sample_rate

@@ -2,12 +2,13 @@
 
 Our format is a folder: ``config.json`` (:meth:`DiffV2MConfig.to_dict`), ``model.safetensors``
 (conditioner and online DiT), ``ema.safetensors`` (the DiT's exponential moving average, when
-trained with it) and ``vae/`` (diffusers' ``AutoencoderOobleck``). Nothing is unpickled.
+trained with it) and ``vae/`` (diffusers' ``AutoencoderOobleck``, or only its decoder:
+:class:`~.vae.OobleckDecoderOnly`). Nothing is unpickled.
 
 The published checkpoint (``TaylorJi/Diff-V2M``: ``model_odf.ckpt``, a Lightning checkpoint,
-and ``model_config_odf.json``) is read with ``torch.load(weights_only=True)`` (memory-mapped),
-converted (:mod:`.convert`, :mod:`.vae`) and run in ``official`` mode, the computation it was
-trained with. Its DiT weights default to the online copy, which is what the official inference
+and ``model_config_odf.json``, found beside the ``.ckpt`` or given as ``config``) is read
+with ``torch.load(weights_only=True)`` (memory-mapped), converted (:mod:`.convert`,
+:mod:`.vae`) and run in ``official`` mode, the computation it was trained with. Its DiT weights default to the online copy, which is what the official inference
 samples with; ``weights="ema"`` takes the average instead.
 """
 
@@ -22,7 +23,7 @@ import torch
 
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
-from ...weights import hub_file, looks_like_path
+from ...weights import hub_file, looks_like_path, read_state_dict
 from .config import DiffV2MConfig
 from .convert import convert_official, load_into
 from .model import DiffV2M
@@ -58,7 +59,8 @@ class DiffV2MPipeline:
     # --- our folders ---------------------------------------------------------------------
 
     def save(self, folder: str | os.PathLike) -> None:
-        """Write the pipeline as a folder, built beside it and moved into place."""
+        """Write the pipeline as a folder, built beside it and moved into place (a decoder-only
+        VAE, :class:`~.vae.OobleckDecoderOnly`, is written as such)."""
         from safetensors.torch import save_file
 
         with atomic_dir(folder) as tmp:
@@ -70,38 +72,46 @@ class DiffV2MPipeline:
             self.vae.model.save_pretrained(tmp / "vae")
 
     @classmethod
-    def load(cls, source: str, device: str = "auto", weights: str | None = None) -> "DiffV2MPipeline":
-        """From our folder, an official ``.ckpt`` (its config JSON beside it), or a hub id
-        (our layout, else the official files). ``weights``: "online" or "ema" (default: the EMA
-        copy for our folders when present, the online one for the published checkpoint)."""
+    def load(cls, source: str, device: str = "auto", weights: str | None = None,
+             config: str | os.PathLike | None = None) -> "DiffV2MPipeline":
+        """From our folder, an official ``.ckpt`` (with its config JSON: ``config``, else a
+        ``model_config*.json`` beside it), or a hub id (the official files; ``config`` replaces
+        the published config). ``weights``: "online" or "ema" (default: the EMA copy for our
+        folders when present, the online one for the published checkpoint)."""
         source = os.path.expanduser(source)
         dev = resolve_device(device)
+        config_path = None if config is None else Path(os.path.expanduser(os.fspath(config)))
+        if config_path is not None and not config_path.is_file():
+            raise V2MError("no such config file for the Diff-V2M checkpoint", config_path)
         if os.path.isdir(source):
             if (Path(source) / "config.json").exists():
+                if config_path is not None:
+                    raise V2MError("is a Diff-V2M folder of ours with its own config.json; a separate config is "
+                                   "for an official .ckpt", source)
                 return cls._load_ours(Path(source), dev, weights)
             ckpts = sorted(Path(source).glob("*.ckpt"))
             if len(ckpts) == 1:
-                return cls._load_official(ckpts[0], None, dev, weights or "online")
+                return cls._load_official(ckpts[0], config_path, dev, weights or "online")
             raise V2MError("is not a Diff-V2M folder (no config.json, and not one official .ckpt)", source)
         if os.path.isfile(source):
-            return cls._load_official(Path(source), None, dev, weights or "online")
+            return cls._load_official(Path(source), config_path, dev, weights or "online")
         if looks_like_path(source) or "/" not in source:
             raise WeightsUnavailable("no such file or folder for the Diff-V2M weights", source)
         checkpoint = hub_file(source, OFFICIAL_CHECKPOINT, "the Diff-V2M checkpoint")
-        config = hub_file(source, OFFICIAL_CONFIG, "the Diff-V2M config")
-        return cls._load_official(Path(checkpoint), Path(config), dev, weights or "online")
+        config_path = config_path or Path(hub_file(source, OFFICIAL_CONFIG, "the Diff-V2M config"))
+        return cls._load_official(Path(checkpoint), config_path, dev, weights or "online")
 
     from_pretrained = load  # the familiar name
 
     @classmethod
     def _load_ours(cls, folder: Path, device, weights: str | None) -> "DiffV2MPipeline":
-        from safetensors.torch import load_file
-
         config = DiffV2MConfig.load(folder / "config.json")
         with torch.device("meta"):
             model = DiffV2M(config)
-        load_into(model, load_file(str(folder / "model.safetensors")))
-        ema = load_file(str(folder / "ema.safetensors")) if (folder / "ema.safetensors").exists() else None
+        weights_file = str(folder / "model.safetensors")
+        load_into(model, read_state_dict(weights_file, "Diff-V2M"), weights_file)
+        has_ema = (folder / "ema.safetensors").exists()
+        ema = read_state_dict(str(folder / "ema.safetensors"), "Diff-V2M EMA") if has_ema else None
         if (weights or ("ema" if ema else "online")) == "ema":
             if ema is None:
                 raise V2MError("has no EMA weights (ema.safetensors); use the online weights", folder)
@@ -114,16 +124,24 @@ class DiffV2MPipeline:
         if config_path is None:
             beside = sorted(checkpoint.parent.glob("model_config*.json"))
             if not beside:
-                raise V2MError("needs its official config (model_config_odf.json) in the same folder", checkpoint)
+                raise V2MError("needs its config (the published model_config_odf.json): put it beside the checkpoint "
+                               "as model_config.json, or give its path with --config", checkpoint)
             config_path = beside[0]
         config = DiffV2MConfig.load(config_path, official=True)
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
         except Exception as e:  # a truncated download, a pickle with code, not a checkpoint
             raise V2MError(f"cannot be read as a checkpoint ({' '.join(str(e).split())[:160]})", checkpoint) from None
-        state = state.get("state_dict", state)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise V2MError("is not a Lightning checkpoint (no state dict)", checkpoint)
         with torch.device("meta"):
             model = DiffV2M(config)
-        load_into(model, convert_official(state, weights))
-        vae = OfficialVAE.from_official(config.vae, state, sample_rate=config.sample_rate)
+        try:
+            load_into(model, convert_official(state, weights), str(checkpoint))
+            vae = OfficialVAE.from_official(config.vae, state, sample_rate=config.sample_rate, source=str(checkpoint))
+        except V2MError as e:  # the converters' errors concern this file
+            raise V2MError(e.message, e.path or checkpoint) from None
+        except ValueError as e:  # a VAE config diffusers cannot build even without its encoder
+            raise V2MError(str(e), config_path) from None
         return cls(config, model.eval(), vae, None, str(checkpoint)).to(device)

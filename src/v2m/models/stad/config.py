@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ...errors import V2MError
 
 MUSIC_FEATURES = {"pitch": 1025, "chroma": 12, "loudness": 1, "spectral": 1}  # channels of each curve
 
@@ -65,4 +68,12 @@ class StadConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StadConfig":
-        return cls.from_dict(json.loads(open(path).read()))
+        """A config file of ours (``to_dict``); one :class:`V2MError` naming the file when it is
+        not JSON or not a ControllableV2M config (a missing file is the caller's OSError)."""
+        try:
+            d = json.loads(Path(path).read_text())
+            if not isinstance(d, dict) or d.get("format", "v2m-stad") != "v2m-stad":
+                raise ValueError("not a JSON object of format v2m-stad")
+            return cls.from_dict(d)
+        except (ValueError, TypeError) as e:  # not JSON; unknown or mistyped entries
+            raise V2MError(f"is not a ControllableV2M config ({' '.join(str(e).split())[:160]})", path) from None

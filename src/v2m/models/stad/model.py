@@ -75,6 +75,7 @@ class Stad(nn.Module):
         self.encoder = VideoEncoder(v)
         self.heads = nn.ModuleDict({name: nn.Linear(v.width, ch) for name, ch in MUSIC_FEATURES.items()})
         self.condition = nn.Linear(sum(MUSIC_FEATURES.values()), c.hidden_size)
+        self._init_condition()
         if lm is None and c.init_from:
             lm = musicgen_decoder(c.init_from)
             got = lm.config
@@ -93,6 +94,23 @@ class Stad(nn.Module):
         layer = nn.TransformerDecoderLayer(c.hidden_size, 4, dim_feedforward=c.hidden_size, dropout=0.0,
                                            batch_first=True, norm_first=True)
         self.align = nn.TransformerDecoder(layer, 2)
+
+    @torch.no_grad()
+    def _init_condition(self) -> None:
+        """Start every curve with an equal share of the condition token.
+
+        The token is one Linear over the concatenated curves (as the official code), whose
+        default initialisation gives each input channel the same weight: the 1025 pitch channels
+        then outweigh loudness and spectral centroid (one channel each) about thirty to one
+        (sqrt(1025)), and a loudness control barely moves the token. Here the weights of a curve
+        with ``n`` channels are drawn with variance 1 / (4 n), so for curves of unit variance each
+        of the four contributes the same variance; the function class (and the checkpoint
+        layout) is unchanged."""
+        start = 0
+        for channels in MUSIC_FEATURES.values():
+            nn.init.normal_(self.condition.weight[:, start : start + channels], std=(len(MUSIC_FEATURES) * channels) ** -0.5)
+            start += channels
+        nn.init.zeros_(self.condition.bias)
 
     # --- video -> curves -> condition tokens ---------------------------------------------------
 

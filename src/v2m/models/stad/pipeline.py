@@ -46,8 +46,7 @@ class StadPipeline:
 
     @classmethod
     def load(cls, source: str, device: str = "auto") -> "StadPipeline":
-        from safetensors.torch import load_file
-
+        from ...weights import read_state_dict
         from ..diffv2m.convert import load_into
         from ..diffv2m.pipeline import resolve_device
 
@@ -59,10 +58,11 @@ class StadPipeline:
             raise V2MError("is not a ControllableV2M folder (config.json and model.safetensors)", source)
         config = StadConfig.load(folder / "config.json")
         model = Stad(config)
-        load_into(model, load_file(str(folder / "model.safetensors")))
+        weights = str(folder / "model.safetensors")
+        load_into(model, read_state_dict(weights, "ControllableV2M"), weights)
         dev = resolve_device(device)
         encodec = folder / "encodec"
-        codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev))
+        codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev), flag="")
         return cls(config, model.eval().to(dev), codec, str(folder))
 
     from_pretrained = load
