@@ -101,7 +101,7 @@ class EncodecCodec(AudioCodec):
     kind = "tokens"
 
     @classmethod
-    def load(cls, source: str = ENCODEC_DEFAULT, device: str = "auto", flag: str = "--no-codec") -> "EncodecCodec":
+    def load(cls, source: str = ENCODEC_DEFAULT, device: str = "auto", flag: str = "") -> "EncodecCodec":
         """``flag``: the option that turns the codec off, named when the weights cannot be loaded
         ("" where the command has none)."""
         from transformers import EncodecModel
@@ -137,7 +137,7 @@ class OobleckCodec(AudioCodec):
     kind = "latents"
 
     @classmethod
-    def load(cls, source: str = OOBLECK_DEFAULT, device: str = "auto", flag: str = "--no-codec") -> "OobleckCodec":
+    def load(cls, source: str = OOBLECK_DEFAULT, device: str = "auto", flag: str = "") -> "OobleckCodec":
         """``flag``: as for :meth:`EncodecCodec.load`."""
         from diffusers import AutoencoderOobleck
 
@@ -194,7 +194,8 @@ MODEL_CODEC = {"stad": "encodec", "diffv2m": "oobleck"}
 DEFAULT_SOURCE = {"encodec": ENCODEC_DEFAULT, "oobleck": OOBLECK_DEFAULT}
 
 
-def load_codec(name: str, source: str | None = None, device: str = "auto") -> AudioCodec:
+def load_codec(name: str, source: str | None = None, device: str = "auto", flag: str = "") -> AudioCodec:
     """Codec ``name`` ("encodec" or "oobleck") from ``source`` (its default weights when None);
-    raises :class:`v2m.errors.WeightsUnavailable` with one line when they cannot be loaded."""
-    return CODECS[name].load(source or DEFAULT_SOURCE[name], device=device)
+    raises :class:`v2m.errors.WeightsUnavailable` with one line when they cannot be loaded
+    (naming ``flag``, the command's option that turns the codec off, if it has one)."""
+    return CODECS[name].load(source or DEFAULT_SOURCE[name], device=device, flag=flag)

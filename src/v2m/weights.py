@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import WeightsUnavailable
@@ -90,7 +91,7 @@ def load_pretrained(cls, source: str, what: str, flag: str = "", **kwargs):
         config = os.path.join(source, kwargs.get("subfolder", ""), "config.json")
         if local and os.path.isfile(config):
             try:
-                json.loads(open(config, "rb").read())
+                json.loads(Path(config).read_bytes())
             except ValueError as bad:  # not JSON: name the file rather than the folder
                 raise WeightsUnavailable(f"the {what} config is not JSON ({' '.join(str(bad).split())[:120]})",
                                          config) from None

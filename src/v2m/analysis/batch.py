@@ -90,7 +90,7 @@ def load_embedder(settings: AnalysisSettings, required: bool, warn=print) -> tup
     if settings.clip is None:
         return None, "semantics not requested (--no-clip)"
     try:
-        return ClipEmbedder(settings.clip, device=settings.device), None
+        return ClipEmbedder(settings.clip, device=settings.device, flag="--no-clip"), None
     except WeightsUnavailable as e:
         if required:
             raise

@@ -160,9 +160,9 @@ class SamSegmenter:
     """SAM (transformers ``SamModel``) as automatic mask generator and box-prompted tracker."""
 
     def __init__(self, source: str = DEFAULT_SAM, device: str = "auto", settings: MaskSettings = MaskSettings(),
-                 model=None, flag: str = "--no-objects"):
-        """``flag``: the option that turns the objects off, named when the weights cannot be
-        loaded ("" where the command has none)."""
+                 model=None, flag: str = ""):
+        """``flag``: the command's option that turns the objects off, named when the weights
+        cannot be loaded (none by default: the caller knows which command it serves)."""
         import torch
         from transformers import SamModel
 

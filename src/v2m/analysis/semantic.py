@@ -61,9 +61,9 @@ class ClipEmbedder:
     """A frozen CLIP vision tower that embeds batches of RGB frames."""
 
     def __init__(self, source: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 16, model=None,
-                 flag: str = "--no-clip"):
-        """``flag``: the option that turns CLIP off, named when the weights cannot be loaded
-        ("" where the command has none)."""
+                 flag: str = ""):
+        """``flag``: the command's option that turns CLIP off, named when the weights cannot be
+        loaded (none by default: the caller knows which command it serves)."""
         import torch
         from transformers import CLIPVisionModelWithProjection
 

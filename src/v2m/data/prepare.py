@@ -227,7 +227,8 @@ def open_codec(settings: PrepareSettings, required: bool, warn=print) -> AudioCo
     if settings.codec is None:
         return None
     try:
-        return load_codec(MODEL_CODEC[settings.model], settings.codec, device=settings.analysis.device)
+        return load_codec(MODEL_CODEC[settings.model], settings.codec, device=settings.analysis.device,
+                          flag="--no-codec")
     except WeightsUnavailable as e:
         if required:
             raise
@@ -247,7 +248,7 @@ def open_segmenter(settings: PrepareSettings, required: bool, warn=print):
         if settings.analysis.clip is None:
             raise WeightsUnavailable("the objects need CLIP (ViT-L/14-336); drop --no-clip or use --no-objects")
         load_embedder(settings.analysis, required=True)
-        return SamSegmenter(settings.sam, device=settings.analysis.device)
+        return SamSegmenter(settings.sam, device=settings.analysis.device, flag="--no-objects")
     except WeightsUnavailable as e:
         if required:
             raise

@@ -75,7 +75,7 @@ class DiffV2MGenerator:
             raise V2MError(f"the model takes {colour}-value colour features but v2m's analysis gives {HIST_SIZE}-value "
                            f"colour histograms", self.pipeline.source)
         # the CLIP the model was trained on; generate has no option to turn it off
-        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device, flag="")
+        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device)
         expected = self.pipeline.config.conditioning.semantic_dim
         if self.embedder.dim != expected:
             raise V2MError(f"CLIP gives {self.embedder.dim}-d embeddings but the model takes {expected}-d "

@@ -274,7 +274,7 @@ class OfficialVAE(nn.Module):
         source = source or OOBLECK_DEFAULT
         if OobleckDecoderOnly.is_folder(os.path.expanduser(source)):
             return cls(OobleckDecoderOnly.from_folder(os.path.expanduser(source)).to(device), source)
-        return cls(OobleckCodec.load(source, device=device, flag="").model, source)
+        return cls(OobleckCodec.load(source, device=device).model, source)
 
     @property
     def latent_dim(self) -> int:

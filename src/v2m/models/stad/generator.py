@@ -55,8 +55,8 @@ class StadGenerator:
             from ...analysis.semantic import ClipEmbedder
 
             dev = str(self.pipeline.device)
-            self.segmenter = SamSegmenter(sam or DEFAULT_SAM, device=dev, flag="")  # generate cannot turn them off
-            self.clip = ClipEmbedder(clip or "stad", device=dev, flag="")
+            self.segmenter = SamSegmenter(sam or DEFAULT_SAM, device=dev)
+            self.clip = ClipEmbedder(clip or "stad", device=dev)
             want = self.pipeline.config.video.semantic_dim
             if self.clip.dim != want:
                 raise V2MError(f"CLIP {self.clip.source} gives {self.clip.dim} values; this model was trained on "

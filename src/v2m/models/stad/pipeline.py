@@ -62,7 +62,7 @@ class StadPipeline:
         load_into(model, read_state_dict(weights, "ControllableV2M"), weights)
         dev = resolve_device(device)
         encodec = folder / "encodec"
-        codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev), flag="")
+        codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev))
         return cls(config, model.eval().to(dev), codec, str(folder))
 
     from_pretrained = load
