@@ -43,10 +43,13 @@ def _shard(inputs: list[str], out: str, shard: tuple[int, int]) -> None:
     run_prepare(inputs, out, SETTINGS, shard=shard, progress=False)
 
 
-def test_shards_at_work_at_once_end_complete(shard_sources, tmp_path):
+def test_shards_at_work_at_once_end_complete(shard_sources, tmp_path, monkeypatch):
     """Four processes started together, one source each (of different lengths, so that they
-    finish at different times). Spawned, as separate runs are: a fork of a process that has
-    used BLAS or OpenMP threads can hang in the child's first matrix product."""
+    finish at different times), spawned as separate runs are. Each runs its matrix products on
+    one thread: four processes with BLAS thread pools on two cores, next to the rest of the test
+    session, were seen to stall in OpenBLAS's hand-over to its threads for many minutes."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(variable, "1")  # read by the children's numpy and torch when they load
     out = tmp_path / "ds"
     n = len(SECONDS)
     ctx = multiprocessing.get_context("spawn")
