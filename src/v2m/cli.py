@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="the field's metrics for generated music, in one report",
         description="Compare generated music (audio files or muxed videos) with the reference music and the "
-        "videos, paired by file name (x.wav, x.mp4 and v2m's x_scored.mp4 pair as x). Writes report.md and "
+        "videos, paired by file name (x.wav, x.mp4 and v2m's x_scored.mp4 pair as x; the files `v2m generate` "
+        "wrote for one clip count once, as its WAV). Writes report.md and "
         "report.json: one row per clip and the means, each metric named with its embedder, sample rate and "
         "variant; metrics that cannot be computed are listed with the reason.",
     )
