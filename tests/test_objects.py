@@ -9,7 +9,7 @@ import pytest
 
 from v2m.analysis.objects import (MaskSettings, SamSegmenter, bgr_histograms, box_nms, decompose, mask_overview,
                                   remove_small_regions, sample_times, select_objects, shot_seconds)
-from v2m.data.official import StadShot, clip_tensors, merge_shots
+from v2m.analysis.shot_objects import StadShot, clip_tensors, merge_shots
 from v2m.errors import WeightsUnavailable
 
 

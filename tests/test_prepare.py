@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from v2m.cli import main
-from v2m.data.official import clip_tensors, load_stad_clip
+from v2m.analysis.shot_objects import clip_tensors
+from v2m.data.official import load_stad_clip
 from v2m.data.prepare import clip_spans, split_of
 from v2m.errors import V2MError
 from v2m.media import read_audio, write_wav
@@ -212,7 +213,7 @@ def test_datasets_pad_mask_and_crop(sources, tmp_path):
 def test_prepare_stad_with_objects(sources, tmp_path, tiny_sam, tiny_clip, capsys):
     from v2m.data.datasets import StadDataset
     from v2m.data.modules import StadDataModule
-    from v2m.data.official import unpack_shots
+    from v2m.analysis.shot_objects import unpack_shots
 
     out = tmp_path / "stad"
     assert main(["prepare", str(sources / "a.mp4"), "-o", str(out), "--model", "stad", "--clip-seconds", "10",

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from v2m.controls import MusicControl, VideoControl
-from v2m.data.official import clip_tensors, load_stad_clip
+from v2m.analysis.shot_objects import clip_tensors
+from v2m.data.official import load_stad_clip
 from v2m.models.stad import LMConfig, Stad, StadConfig, VideoConfig
 from v2m.models.stad.encoder import random_drop, rotate_and_sum
 from v2m.models.stad.model import delay_pattern, undelay

@@ -76,7 +76,7 @@ examples:
   v2m prepare clips/ -o data/quick --no-clip --no-codec               features and targets only
 
 Each video's own soundtrack is its target; an audio file with the same stem beside it
-(.wav .flac .mp3 .m4a .ogg) replaces it. A killed run resumes where it stopped; the manifest
+(.wav .flac .mp3 .m4a .ogg .aac) replaces it. A killed run resumes where it stopped; the manifest
 (manifest.jsonl) is rebuilt from all finished sources at the end of every run.
 
 Codec targets are encoded once here: EnCodec 32 kHz tokens (stad) or Stable Audio Open VAE
@@ -676,7 +676,8 @@ def analyze_objects(analyses, outputs: list[str], args) -> list[tuple[str, str]]
     CLIP load once (failing for all videos at once when they cannot); returns the failures."""
     from tqdm.auto import tqdm
 
-    from .analysis.objects import DEFAULT_SAM, SamSegmenter, decompose, write_objects
+    from .analysis.objects import DEFAULT_SAM, SamSegmenter, decompose
+    from .data.official import write_objects
     from .analysis.semantic import ClipEmbedder
     from .analysis.timeline import SUFFIX
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .theory import parse_key
+
 MUSIC_FEATURES = ("pitch", "chroma", "loudness", "spectral")
 VIDEO_FEATURES = ("semantic", "color", "move", "area", "position")
 
@@ -97,8 +99,6 @@ class Controls:
         if tempo is not None and not (20 <= tempo <= 300):
             raise ControlError(f"tempo must be between 20 and 300 BPM, got {tempo}")
         if key is not None:
-            from .models.composer.theory import parse_key
-
             key = parse_key(key).name
         return cls(tuple(MusicControl.parse(s) for s in music), tuple(VideoControl.parse(s) for s in video),
                    tempo, key)

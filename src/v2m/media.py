@@ -30,6 +30,13 @@ import numpy as np
 
 from .errors import MediaError
 
+# The file endings v2m takes as videos and as audio when it searches folders.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".wmv", ".flv", ".3gp", ".ogv", ".mxf",
+})  # fmt: skip
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
+
 # Demuxers that read single pictures rather than videos.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
 

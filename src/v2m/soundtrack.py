@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import AnalysisSettings, analyze_video
-from .analysis.batch import VIDEO_EXTENSIONS
 from .controls import Controls
 from .errors import MediaError, V2MError
 from .fsutil import atomic_set, check_output, remove_stale_parts
-from .media import check_mux, mux_extensions, mux_music, probe, read_audio, write_wav
+from .media import VIDEO_EXTENSIONS, check_mux, mux_extensions, mux_music, probe, read_audio, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
 from .version import WRITER

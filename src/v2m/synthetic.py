@@ -237,7 +237,7 @@ def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float 
     from music21 import corpus
 
     from .models.composer.score import Note, Part, Score, find_soundfont
-    from .models.composer.theory import parse_key
+    from .theory import parse_key
 
     score = corpus.parse(piece)
     if hasattr(score, "scores"):

@@ -17,14 +17,11 @@ from multiprocessing import get_context
 from typing import Iterable
 
 from ..errors import V2MError, WeightsUnavailable
+from ..media import VIDEO_EXTENSIONS
 from .pipeline import AnalysisSettings, analyze_video, content_key
 from .semantic import ClipEmbedder
 from .timeline import SUFFIX, Analysis
 
-VIDEO_EXTENSIONS = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".wmv", ".flv", ".3gp", ".ogv", ".mxf",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ longest side at 256 px as the official preprocessing re-reads its shots:
    would be the modern choice, but transformers' SAM 2 processors need torchvision, which v2m
    cannot depend on, so the same SAM does the tracking. A lost object keeps its last mask.
    The background at each second is NOT(union of the tracked objects).
-3. **Features per object** (:class:`~v2m.data.official.StadShot`): ``semantic``, CLIP
+3. **Features per object** (:class:`~v2m.analysis.shot_objects.StadShot`): ``semantic``, CLIP
    ViT-L/14-336's image embedding of the frame with everything outside the mask black;
    ``hist``, BGR histograms 3 x 256 of the mask's pixels (raw counts); ``area``, mask pixels /
    all objects' pixels (sums to 1); ``start``, the box centre on the first frame in [-1, 1]
@@ -44,7 +44,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..data.official import StadShot
+from .shot_objects import StadShot
 from ..errors import MediaError
 from .semantic import resolve_device
 
@@ -424,26 +424,3 @@ def mask_overview(frames_and_masks: list[tuple[np.ndarray, list[np.ndarray]]], w
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4 if len(tiles) > 4 else 0)
     rows = [np.concatenate(tiles[i : i + 4], 1) for i in range(0, len(tiles), 4)]
     return np.concatenate(rows, 0)
-
-
-def write_objects(shots: list[StadShot], masks: list[tuple[np.ndarray, list[np.ndarray]]], folder: str | os.PathLike,
-                  video: str = "") -> dict:
-    """Write a decomposition as one folder, atomically: the official per-shot files (``<i>.npz``,
-    ``<i>.pt``; :func:`v2m.data.official.save_stad_clip`), ``objects.png`` (:func:`mask_overview`)
-    and ``objects.json`` (per shot: seconds, objects found, their area shares and start
-    positions). Returns the summary."""
-    import json
-
-    from ..data.official import save_stad_clip
-    from ..fsutil import atomic_dir
-
-    summary = {"video": video, "shots": [
-        {"seconds": s.seconds, "objects": int((s.area[:, 0] > 0).sum()),
-         "area": [round(float(a), 4) for a in s.area[:, 0]],
-         "start": [[round(float(v), 4) for v in p] for p in s.start]} for s in shots]}
-    with atomic_dir(folder) as tmp:
-        save_stad_clip(shots, tmp)
-        if masks:
-            cv2.imwrite(str(tmp / "objects.png"), cv2.cvtColor(mask_overview(masks), cv2.COLOR_RGB2BGR))
-        (tmp / "objects.json").write_text(json.dumps(summary, indent=1))
-    return summary

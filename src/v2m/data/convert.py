@@ -41,7 +41,7 @@ from .prepare import PrepareSettings, write_manifest
 
 MARKER = "v2m-export.json"
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")  # what the official loader scans
+OFFICIAL_AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")  # what the official loader scans
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -157,7 +157,7 @@ def read_official(config_path: str | os.PathLike, split: str | None = None) -> l
         for folder in (audio_dir, feat_dir, info_path):
             if not folder.exists():
                 raise V2MError(f"dataset {entry.get('id', '?')!r}: {folder} does not exist", config_path)
-        audios, feats = _files(audio_dir, AUDIO_EXTENSIONS), _files(feat_dir, (".npy",))
+        audios, feats = _files(audio_dir, OFFICIAL_AUDIO_EXTENSIONS), _files(feat_dir, (".npy",))
         colors = _files(resolve(entry["video_color"]), (".npy",)) if entry.get("video_color") else None
         if len(audios) != len(feats) or (colors is not None and len(colors) != len(audios)):
             raise V2MError(f"dataset {entry.get('id', '?')!r}: {len(audios)} audio files but {len(feats)} CLIP "

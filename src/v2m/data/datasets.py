@@ -13,7 +13,7 @@ long, ``pseudo_beat`` [T]), the rhythm targets z-scored per clip (``odf`` [T], `
 
 :class:`StadDataset` yields the per-second video timeline, the four music features normalised
 with the dataset's ``stats.json``, the 32 kHz mono audio and, when the dataset has objects, the
-object streams of the window's seconds laid out by :func:`~v2m.data.official.clip_tensors`
+object streams of the window's seconds laid out by :func:`~v2m.analysis.shot_objects.clip_tensors`
 (``semantic`` [S, O, 768], ``hist`` [S, O, 3, 256], ``area`` [S, O, 1], ``start`` [S, O, 2],
 ``move`` [T, S, O, 2], ``time_mask`` [T]; S = ``max_shots``, more shots are merged).
 
@@ -43,7 +43,7 @@ from torch.utils.data import Dataset
 from .. import music
 from ..codecs import OobleckCodec
 from ..media import read_audio
-from .official import clip_tensors, unpack_shots, window_shots
+from ..analysis.shot_objects import clip_tensors, unpack_shots, window_shots
 
 
 def read_manifest(root: str | Path, split: str | None = None) -> list[dict]:

@@ -1,7 +1,7 @@
 """`v2m prepare`: music videos -> a training-ready dataset for Diff-V2M or ControllableV2M.
 
 Each source is a video whose own soundtrack is the target music; an audio file with the same
-stem beside it (``.wav .flac .mp3 .m4a .ogg``) is used instead when present (separate pairs).
+stem beside it (``.wav .flac .mp3 .m4a .ogg .aac``) is used instead when present (separate pairs).
 Per source: the video is analysed once (:mod:`v2m.analysis`), the music decoded once, then cut
 into clips (``clip_seconds``, 30 by default; a tail of at least ``min_seconds`` becomes a shorter
 clip, a shorter one is dropped). Per clip, written atomically to ``clips/<source_id>/<k>.npz``
@@ -17,7 +17,7 @@ and ``<k>.wav``:
   once per source, each clip taking its seconds), packed as ``obj_semantic`` ``[S, O, 768]``
   float16, ``obj_hist`` ``[S, O, 3, 256]``, ``obj_area`` ``[S, O, 1]``, ``obj_start`` ``[S, O, 2]``,
   ``obj_position`` ``[O, 2, seconds]`` and ``obj_seconds`` ``[S]``
-  (:func:`v2m.data.official.pack_shots`); made with the analysis CLIP (ViT-L/14-336 for stad);
+  (:func:`v2m.analysis.shot_objects.pack_shots`); made with the analysis CLIP (ViT-L/14-336 for stad);
 - the codec targets (:mod:`v2m.codecs`), encoded once here because encoding on the fly would
   dominate training: EnCodec ``codes`` ``[4, 50 * seconds]`` int16 for ``stad``, the Oobleck VAE
   posterior ``latent_mean`` / ``latent_std`` ``[64, frames]`` float16 for ``diffv2m``.
@@ -63,16 +63,15 @@ import numpy as np
 
 from .. import music
 from ..analysis import AnalysisSettings, analyze_video
-from ..analysis.batch import VIDEO_EXTENSIONS, load_embedder
+from ..analysis.batch import load_embedder
 from ..analysis.pipeline import content_key
 from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic
-from ..media import quantize_pcm16, read_audio, write_wav
-from .official import pack_shots, window_shots
+from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, quantize_pcm16, read_audio, write_wav
+from ..analysis.shot_objects import pack_shots, window_shots
 
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
 TIMELINE_KEYS = ("scene_cut", "pseudo_beat", "motion", "color_hist", "brightness", "saturation", "warmth")
 
 

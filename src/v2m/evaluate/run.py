@@ -31,12 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.batch import VIDEO_EXTENSIONS
 from ..errors import V2MError
+from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from ..fsutil import nothing_found
 from . import metrics
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 ONSET_SR = 22050  # librosa's default rate, as D2M-GAN's beat scores use
 
 

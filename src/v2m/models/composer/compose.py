@@ -39,7 +39,7 @@ from ...controls import Controls
 from .grid import fit_grid
 from .score import DRUM_CHANNEL, Note, Part, Score
 from .train import STATS_PATH
-from .theory import Key, parse_key
+from ...theory import Key, parse_key
 
 MOTION_REF = 0.6  # mean luma change per second of clearly busy footage
 NEUTRAL = {"brightness": 0.5, "saturation": 0.3, "warmth": 0.0}

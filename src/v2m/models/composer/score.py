@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import V2MError
 from .grid import BeatGrid
-from .theory import Key
+from ...theory import Key
 
 TICKS_PER_BEAT = 480
 DRUM_CHANNEL = 9

@@ -1,6 +1,6 @@
 """ControllableV2M's video encoder: objects of shots -> one token per second.
 
-Inputs per clip (``v2m.data.official.clip_tensors`` lays them out; S shots, O objects, T s):
+Inputs per clip (``v2m.analysis.shot_objects.clip_tensors`` lays them out; S shots, O objects, T s):
 ``semantic`` [S, O, 768] CLIP embeddings, ``hist`` [S, O, 3, 256] BGR histograms as
 proportions per channel (:func:`normalise_hist` of the official raw counts), ``area``
 [S, O, 1], ``start`` [S, O, 2] start position in [-1, 1], ``move`` [T, S, O, 2] trajectory

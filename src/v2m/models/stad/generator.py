@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from ...data.official import StadShot, clip_tensors, window_shots
+from ...analysis.shot_objects import StadShot, clip_tensors, window_shots
 from ..base import GeneratedMusic, GenerationRequest
 from .pipeline import StadPipeline
 

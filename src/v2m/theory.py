@@ -1,4 +1,5 @@
-"""Keys, scales and diatonic chords: the small amount of music theory the composer needs."""
+"""Keys, scales and diatonic chords: the small amount of music theory the controls (``--key``)
+and the composer need."""
 
 from __future__ import annotations
 
