@@ -69,3 +69,20 @@ def test_messages_name_only_the_commands_own_options(case, clip, tmp_path, capsy
     assert "v2m: " in err, err  # each case prints an error or a warning
     named = _named_options(err)
     assert named <= _options(argv[0]), (case, sorted(named - _options(argv[0])), err)
+
+
+@pytest.mark.parametrize("model, argv, refused", [
+    ("composer", ["--sam", "x"], "--sam"), ("composer", ["--checkpoint", "x"], "--checkpoint"),
+    ("composer", ["--sampler", "ddim", "--steps", "5"], "--sampler, --steps"), ("composer", ["--config", "c.json"], "--config"),
+    ("diffv2m", ["--sam", "x"], "--sam"), ("diffv2m", ["--soundfont", "x.sf2"], "--soundfont"),
+    ("stad", ["--sampler", "ddim"], "--sampler"), ("stad", ["--config", "c.json"], "--config"),
+    ("stad", ["--soundfont", "x.sf2", "--steps", "3"], "--soundfont, --steps"),
+])
+def test_an_option_a_model_does_not_take_is_one_line(model, argv, refused, clip, tmp_path, capsys):
+    code = main(["generate", clip, "-o", str(tmp_path / "o.mp4"), "--model", model, *argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("v2m: error")]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert f"--model {model} does not take {refused} (it takes" in lines[0]
+    assert _named_options(err) <= _options("generate")
+    assert list(tmp_path.iterdir()) == []

@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "TaylorJi/Diff-V2M); stad: a folder from `v2m train stad` (no weights were published)")
     gen.add_argument("--config", metavar="JSON",
                      help="diffv2m: the config of an official .ckpt (model_config_odf.json) when it is not beside "
-                     "it; the other models ignore it (their folders hold their config)")
+                     "it (the other models' folders hold their config)")
     g = gen.add_argument_group("neural models")
     g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
                    "official DDIM (250 steps)")
@@ -443,8 +443,6 @@ def cmd_generate(args) -> int:
     if args.model == "stad" and (args.tempo or args.key):
         print("v2m: warning: stad takes music and video controls, not --tempo or --key; they are ignored",
               file=sys.stderr)
-    if args.config and args.model != "diffv2m":
-        print("v2m: warning: --config is for --model diffv2m; ignored", file=sys.stderr)
     generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont,
                               sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip, sam=args.sam,
                               config=args.config)

@@ -41,7 +41,7 @@ class StadGenerator:
 
     def __init__(self, checkpoint: str | None = None, device: str = "auto", cfg_scale: float = 3.0,
                  window: int = 30, overlap: int = 10, sam: str | None = None, clip: str | None = None,
-                 pipeline: StadPipeline | None = None, decompose=None, **_):
+                 pipeline: StadPipeline | None = None, decompose=None):
         from ...errors import V2MError
 
         if pipeline is None and not checkpoint:
