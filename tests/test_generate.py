@@ -12,7 +12,8 @@ import pytest
 from v2m.analysis import analyze_video
 from v2m.cli import main
 from v2m.controls import ControlError, Controls, MusicControl, VideoControl
-from v2m.soundtrack import cuts_on_beats, generate
+from v2m.evaluate.metrics import cuts_on_beats
+from v2m.soundtrack import generate
 from v2m.media import read_audio
 from v2m.models.composer import compose, find_soundfont
 from v2m.render import integrated_loudness

@@ -62,14 +62,12 @@ def output_path(source: str, output: str | None, multiple: bool, relative: str |
     return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
 
 
-def cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray, tolerance: float = CUT_TOLERANCE) -> float | None:
-    """Share of cuts with a music beat within ``tolerance`` seconds."""
-    if len(cut_times) == 0:
-        return None
-    if len(beats) == 0:
-        return 0.0
-    d = np.abs(np.asarray(cut_times)[:, None] - np.asarray(beats)[None, :]).min(axis=1)
-    return float(np.mean(d <= tolerance))
+def _share_of_cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray) -> float | None:
+    """:func:`v2m.evaluate.metrics.cuts_on_beats` within ``CUT_TOLERANCE``; None without cuts."""
+    from .evaluate.metrics import cuts_on_beats
+
+    share = cuts_on_beats(cut_times, beats, tolerance=CUT_TOLERANCE)
+    return None if math.isnan(share) else share
 
 
 def _written_by_v2m(path: str) -> bool:
@@ -178,7 +176,7 @@ def generate(
         mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"], comment=WRITER)
     return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
                   duration=analysis.duration, info=music.info,
-                  cuts_on_beats=cuts_on_beats(analysis.cut_times, music.beats))
+                  cuts_on_beats=_share_of_cuts_on_beats(analysis.cut_times, music.beats))
 
 
 def find_videos(inputs: list[str]) -> list[tuple[str, str]]:

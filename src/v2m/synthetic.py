@@ -45,11 +45,6 @@ class SyntheticVideo:
     pulse_times: list[float]
     frame_times: np.ndarray = field(repr=False)
 
-    def frame_time_at(self, t: float) -> float:
-        """Time of the first frame at or after ``t`` (where an event becomes visible)."""
-        i = int(np.searchsorted(self.frame_times, t - 1e-9))
-        return float(self.frame_times[min(i, len(self.frame_times) - 1)])
-
 
 def _texture(h: int, w: int, seed: int, shift: float = 0.0) -> np.ndarray:
     """A shot's texture in [0, 1]: two crossed sine gratings; ``shift`` pans it by that many

@@ -65,7 +65,7 @@ from .. import music
 from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import load_embedder
 from ..analysis.pipeline import content_key
-from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
+from ..codecs import MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic
 from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, quantize_pcm16, read_audio, write_wav

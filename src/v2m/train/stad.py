@@ -20,7 +20,6 @@ weights as a pipeline folder ``out/final`` that ``v2m generate --model stad`` lo
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, replace

@@ -36,9 +36,6 @@ class BeatGrid:
     def is_downbeat(self) -> np.ndarray:
         return self.index % self.beats_per_bar == 0
 
-    def beats_in(self, start: float, end: float) -> np.ndarray:
-        return self.times[(self.times >= start - 1e-9) & (self.times < end - 1e-9)]
-
     def bars(self) -> list[np.ndarray]:
         """Beat times of every bar that overlaps the grid, each ``beats_per_bar`` long."""
         starts = np.flatnonzero(self.is_downbeat)

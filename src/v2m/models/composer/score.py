@@ -94,12 +94,6 @@ class Score:
             midi.tracks.append(_track(part.name, events))
         return midi
 
-    def save_midi(self, path: str) -> None:
-        from ...fsutil import atomic_path
-
-        with atomic_path(path, suffix=".mid") as tmp:
-            self.to_midi().save(tmp)
-
     # --- audio --------------------------------------------------------------------------
 
     def render(self, soundfont: str, sample_rate: int = 44100) -> np.ndarray:

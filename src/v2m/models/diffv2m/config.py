@@ -103,9 +103,6 @@ class DiffV2MConfig:
     def latent_length(self) -> int:
         return self.sample_size // self.downsampling
 
-    def with_official(self, official: bool = True) -> "DiffV2MConfig":
-        return replace(self, official=official)
-
     # --- the official JSON ------------------------------------------------------------------
 
     @classmethod
