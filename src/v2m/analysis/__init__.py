@@ -1,33 +1,43 @@
-"""Video analysis on a per-second timeline (see :mod:`v2m.analysis.timeline` for the format)."""
+"""Video analysis on a per-second timeline (see :mod:`v2m.analysis.timeline` for the format).
+
+The names below load their modules on first use, so importing one light module of the package
+(:mod:`.timeline`, say) does not pull in PyAV, OpenCV or torch.
+"""
 
 from __future__ import annotations
 
-from .batch import RunReport, run_analysis
-from .export import export_diffv2m, read_diffv2m
-from .pipeline import AnalysisSettings, analyze_video
-from .rhythm import BeatSettings
-from .semantic import ALIASES as CLIP_ALIASES
-from .semantic import ClipEmbedder
-from .timeline import Analysis
+import importlib
 
-__all__ = [
-    "Analysis",
-    "AnalysisSettings",
-    "BeatSettings",
-    "ClipEmbedder",
-    "CLIP_ALIASES",
-    "RunReport",
-    "analyze",
-    "analyze_video",
-    "export_diffv2m",
-    "read_diffv2m",
-    "run_analysis",
-]
+_WHERE = {  # name -> (module, attribute)
+    "Analysis": (".timeline", "Analysis"),
+    "AnalysisSettings": (".pipeline", "AnalysisSettings"),
+    "BeatSettings": (".rhythm", "BeatSettings"),
+    "ClipEmbedder": (".semantic", "ClipEmbedder"),
+    "CLIP_ALIASES": (".semantic", "ALIASES"),
+    "RunReport": (".batch", "RunReport"),
+    "analyze_video": (".pipeline", "analyze_video"),
+    "export_diffv2m": (".export", "export_diffv2m"),
+    "read_diffv2m": (".export", "read_diffv2m"),
+    "run_analysis": (".batch", "run_analysis"),
+}
+
+__all__ = sorted([*_WHERE, "analyze"])
 
 
-def analyze(path: str, *, clip: str | None = None, device: str = "auto", **settings) -> Analysis:
-    """Analyse one video. ``clip`` (hub id, local directory, or ``diffv2m`` / ``stad``) adds
-    CLIP semantics and must load; other keywords are :class:`AnalysisSettings` fields."""
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _WHERE[name]
+    return getattr(importlib.import_module(module, __name__), attribute)
+
+
+def analyze(path: str, *, clip: str | None = None, device: str = "auto", **settings):
+    """Analyse one video (an :class:`Analysis`). ``clip`` (hub id, local directory, or
+    ``diffv2m`` / ``stad``) adds CLIP semantics and must load; other keywords are
+    :class:`AnalysisSettings` fields."""
+    from .pipeline import AnalysisSettings, analyze_video
+    from .semantic import ClipEmbedder
+
     s = AnalysisSettings(clip=clip, device=device, **settings)
     embedder = ClipEmbedder(clip, device=device) if clip else None
     return analyze_video(path, s, embedder=embedder)
