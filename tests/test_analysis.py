@@ -143,6 +143,32 @@ def test_colour_recipes_on_flat_images():
     assert (b, s, w) == pytest.approx((0.2126, 1.0, 1.0), abs=1e-4)
 
 
+def test_colour_features_match_their_per_pixel_definitions():
+    """The histogram looks its bins up in tables and the descriptors come from OpenCV means;
+    both must equal the definitions in v2m.analysis.color, pixel by pixel."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    rgb[:6] = 0  # black pixels: no weight, saturation 0
+    rgb[6:12, :, 2] = 255  # saturated blue: clipped uv
+    img = rgb.reshape(-1, 3).astype(np.float64) / 255.0
+    logs = np.log(img + 1e-6)
+    weight = np.sqrt((img**2).sum(axis=1))
+    expected = np.zeros((3, 32, 32))
+    for c in range(3):
+        o1, o2 = [k for k in range(3) if k != c]
+        u = np.clip(np.floor((logs[:, c] - logs[:, o1] + 3.0) * 32 / 6.0), 0, 31).astype(int)
+        v = np.clip(np.floor((logs[:, c] - logs[:, o2] + 3.0) * 32 / 6.0), 0, 31).astype(int)
+        np.add.at(expected[c], (u, v), weight)
+    got = rgbuv_histogram(rgb).reshape(3, 32, 32)
+    close = np.isclose(got, expected / expected.sum(), rtol=1e-5, atol=1e-7)
+    assert close.mean() > 0.995  # all bins but, at most, a pixel rounded across a bin edge
+    hi, lo = img.max(axis=1), img.min(axis=1)
+    saturation = np.where(hi > 0, (hi - lo) / np.where(hi > 0, hi, 1.0), 0.0).mean()
+    brightness = (img @ [0.2126, 0.7152, 0.0722]).mean()
+    warmth = (img[:, 0] - img[:, 2]).mean()
+    assert color_descriptors(rgb) == pytest.approx((brightness, saturation, warmth), abs=1e-6)
+
+
 def test_per_second_helpers():
     assert per_second_flags([0.5, 2.99, 3.0], 4).tolist() == [1, 0, 1, 1]
     assert per_second_max(np.array([0.1, 0.2, 2.5]), np.array([0.3, 0.9, 0.4]), 3).tolist() == pytest.approx(

@@ -74,3 +74,37 @@ def test_normalise_contrast_undoes_exposure_and_added_light():
     flat[::2] += 1
     out = normalise_contrast(flat).astype(int)
     assert out.max() - out.min() <= 13
+
+
+def test_scores_and_cuts_are_contentdetectors_own(tmp_path):
+    """SceneDetectShots takes ContentDetector's luma-only score itself (HSV value of the
+    normalised frame, in one OpenCV call); fed the same normalised frames, PySceneDetect's
+    ContentDetector must give the same score at every frame and the same cuts."""
+    from scenedetect import StatsManager
+    from scenedetect.detectors import ContentDetector
+
+    from v2m.analysis.shots import SceneDetectShots
+    from v2m.media import VideoReader, reduce_frame, reduce_frame_bgr, shrink
+
+    v = write_dark_edit(tmp_path / "night.mp4", palette="night", level=0.1, seed=5, duration=4.0, fps=FPS,
+                        size=(160, 96), cut_times=[0.8, 1.6, 2.1, 3.2], pulse_times=[1.2], flash_times=[2.6],
+                        pan=0.2, grain=2.0)
+    detector = SceneDetectShots(min_shot=0.5, fps=FPS)  # as the analysis runs it
+    scorer = SceneDetectShots(min_shot=0.5, fps=FPS)  # the same, for its frame scores
+    stats = StatsManager()
+    theirs = ContentDetector(threshold=detector.threshold, min_scene_len=0.5, luma_only=True)
+    theirs.stats_manager = stats
+    scores, their_cuts = [], []
+    with VideoReader(v.path) as reader:
+        for t, frame in reader.frames():
+            luma = reduce_frame(frame, 160, 96)  # the analysis size; the detector's is 128 x 76
+            detector.push(t, luma, frame)
+            scores.append(scorer.score(scorer.brightness(luma, frame)))
+            bgr = reduce_frame_bgr(frame, 128, 76, luma=shrink(luma, 128, 76))
+            timecode = detector._timecode(t)
+            their_cuts += [c.seconds for c in theirs.process_frame(timecode, normalise_contrast(bgr))]
+            if len(scores) > 1:
+                assert stats.get_metrics(timecode, ["content_val"])[0] == pytest.approx(scores[-1], abs=1e-9)
+    found = [cut for cut, _ in detector.finish()]
+    assert max(scores) > detector.threshold and len(found) >= 3  # the edit has cuts, and they are found
+    assert found == [c for c in sorted(set(their_cuts)) if c > 0]

@@ -248,7 +248,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return reader.info
 
 
-_PLANAR_420 = ("yuv420p", "yuvj420p")
+# 8-bit formats with one plane each for luma and the two chroma channels, and those whose first
+# plane at least is the luma at full size.
+_PLANAR_YUV = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p")
+_LUMA_FIRST = _PLANAR_YUV + ("nv12", "nv21", "gray")
 
 
 def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
@@ -256,36 +259,55 @@ def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     return np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
 
 
-def _shrink(plane: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Anti-aliased reduction: bilinear to twice the target, then area averaging."""
-    if plane.shape[1] > 2 * w and plane.shape[0] > 2 * h:
-        plane = cv2.resize(plane, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA)
+def shrink(image: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``image`` reduced to ``w x h``, anti-aliased: halved by 2x2 averaging while it is at
+    least twice the target on both sides, then bilinear for the rest (a factor under 2).
+    Exact halving is OpenCV's fastest reduction, and reading the full-size plane once is
+    most of the cost."""
+    while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) == (w, h):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def reduce_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """A decoded frame reduced to ``w x h`` (both even): ``(luma, bgr)``, uint8.
+def reduce_frame(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
+    """A decoded frame's luma reduced to ``w x h``, uint8.
 
-    8-bit 4:2:0 frames (nearly all H.264/HEVC/VP9/AV1 video) are reduced plane by plane with
-    OpenCV, several times faster than a full-size colour conversion; other pixel formats go
-    through FFmpeg's scaler first. Meant for analysis (cuts, differences), not for display."""
-    if frame.format.name not in _PLANAR_420:
+    8-bit planar frames (nearly all H.264/HEVC/VP9/AV1 video) are reduced from their luma plane
+    with OpenCV, several times faster than FFmpeg's scaler; other pixel formats (10-bit, RGB)
+    are converted to grey by FFmpeg first. Meant for analysis (cuts, differences), not display."""
+    if frame.format.name in _LUMA_FIRST:
+        return shrink(_plane(frame, 0), w, h)
+    return shrink(frame.reformat(2 * w, 2 * h, "gray", interpolation="FAST_BILINEAR").to_ndarray(), w, h)
+
+
+def reduce_frame_bgr(frame: av.VideoFrame, w: int, h: int, luma: np.ndarray | None = None) -> np.ndarray:
+    """A decoded frame reduced to ``w x h`` (both even) in BGR, uint8, for analysis.
+
+    ``luma`` is the frame's luma at that size when the caller has it already (it saves reading
+    the full-size plane again). Planar 8-bit frames are reduced plane by plane and converted
+    at the small size (OpenCV's BT.601 conversion); other formats go through FFmpeg's scaler."""
+    if frame.format.name not in _PLANAR_YUV:
         frame = frame.reformat(2 * w, 2 * h, "yuv420p", interpolation="FAST_BILINEAR")
-    y = _shrink(_plane(frame, 0), w, h)
-    u = _shrink(_plane(frame, 1), w // 2, h // 2)
-    v = _shrink(_plane(frame, 2), w // 2, h // 2)
+        luma = None
+    y = shrink(_plane(frame, 0), w, h) if luma is None else luma
+    u = shrink(_plane(frame, 1), w // 2, h // 2)
+    v = shrink(_plane(frame, 2), w // 2, h // 2)
     i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
-    return y, cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
 
 def reduced_frames(
     reader: VideoReader, w: int, h: int, prefetch: int = 8
-) -> Iterator[tuple[float, av.VideoFrame, np.ndarray, np.ndarray]]:
-    """Yield ``(t, frame, luma, bgr)`` for every frame of ``reader``, reduced to ``w x h``.
+) -> Iterator[tuple[float, av.VideoFrame, np.ndarray]]:
+    """Yield ``(t, frame, luma)`` for every frame of ``reader``, the luma reduced to ``w x h``.
 
-    Decoding and reduction run in a background thread (PyAV and OpenCV release the GIL), so
-    they overlap with whatever the caller does with each frame. At most ``prefetch`` frames wait
-    in between. Errors of the decoding thread are raised here; stopping early stops it."""
+    Decoding runs in a background thread (PyAV releases the GIL while FFmpeg works), so it
+    overlaps with the reduction and with whatever the caller does with each frame; at most
+    ``prefetch`` decoded frames wait in between. The reduction runs on the caller's thread:
+    the decoding thread is the one that sets the pace, so it is given nothing else to do.
+    Errors of the decoding thread are raised here; stopping early stops it."""
     items: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
     done = object()
@@ -302,7 +324,7 @@ def reduced_frames(
     def produce() -> None:
         try:
             for t, frame in reader.frames():
-                if not put((t, frame, *reduce_frame(frame, w, h))):
+                if not put((t, frame)):
                     return
             put(done)
         except BaseException as e:  # handed to the consumer
@@ -314,7 +336,8 @@ def reduced_frames(
         while (item := items.get()) is not done:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            t, frame = item
+            yield t, frame, reduce_frame(frame, w, h)
     finally:
         stop.set()
         worker.join()

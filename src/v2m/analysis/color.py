@@ -23,6 +23,8 @@ Descriptors, each a mean over the frame's pixels: ``brightness`` = Rec. 709 luma
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -31,18 +33,31 @@ HIST_SIZE = 3072
 _UV_BINS, _UV_RANGE, _EPS = 32, 3.0, 1e-6
 
 
+@functools.lru_cache(maxsize=4)
+def _uv_bin_tables(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables indexed by ``a * 256 + b`` for 8-bit levels a, b: the row ``u * bins`` and
+    the column ``v`` of ``log(a / 255 + eps) - log(b / 255 + eps)``. Only 256 x 256 level pairs
+    exist, so each pixel's bin is two lookups (the tables are small enough to stay in cache)."""
+    logs = np.log(np.arange(256, dtype=np.float32) / np.float32(255.0) + np.float32(_EPS))
+    scale = np.float32(bins / (2 * _UV_RANGE))
+    cell = np.clip(((logs[:, None] - logs[None, :]) + np.float32(_UV_RANGE)) * scale, 0, bins - 1)
+    column = cell.astype(np.uint16).ravel()
+    return column * np.uint16(bins), column
+
+
 def rgbuv_histogram(rgb: np.ndarray, bins: int = _UV_BINS) -> np.ndarray:
     """HistoGAN-style RGB-uv histogram of an RGB uint8 image: ``[3 * bins * bins]``, sums to 1."""
-    img = rgb.reshape(-1, 3).astype(np.float32) / 255.0
-    logs = np.log(img + _EPS)
-    weight = np.sqrt((img * img).sum(axis=1))
+    rows, columns = _uv_bin_tables(bins)
+    pixels = rgb.reshape(-1, 1, 3)
+    levels = pixels.astype(np.float32) / np.float32(255.0)
+    weight = np.sqrt(cv2.transform(levels * levels, np.ones((1, 3), np.float32))).ravel()  # |RGB|
+    channel = [pixels[:, 0, c].astype(np.uint16) for c in range(3)]
     hist = np.zeros((3, bins * bins), dtype=np.float64)
-    scale = bins / (2 * _UV_RANGE)
     for c in range(3):
         o1, o2 = [k for k in range(3) if k != c]
-        u = np.clip(((logs[:, c] - logs[:, o1]) + _UV_RANGE) * scale, 0, bins - 1).astype(np.int64)
-        v = np.clip(((logs[:, c] - logs[:, o2]) + _UV_RANGE) * scale, 0, bins - 1).astype(np.int64)
-        hist[c] = np.bincount(u * bins + v, weights=weight, minlength=bins * bins)
+        high = channel[c] << 8
+        cell = rows[high | channel[o1]] + columns[high | channel[o2]]
+        hist[c] = np.bincount(cell, weights=weight, minlength=bins * bins)
     total = hist.sum()
     return (hist.ravel() / total if total > 0 else hist.ravel()).astype(np.float32)
 
@@ -66,9 +81,10 @@ def color_histogram(rgb: np.ndarray, recipe: str = "rgbuv32") -> np.ndarray:
 
 def color_descriptors(rgb: np.ndarray) -> tuple[float, float, float]:
     """(brightness, saturation, warmth) of an RGB uint8 image."""
-    img = rgb.reshape(-1, 3).astype(np.float32) / 255.0
-    brightness = float((img @ np.array([0.2126, 0.7152, 0.0722], np.float32)).mean())
-    hi, lo = img.max(axis=1), img.min(axis=1)
-    saturation = float(np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-6), 0.0).mean())
-    warmth = float((img[:, 0] - img[:, 2]).mean())
-    return brightness, saturation, warmth
+    r, g, b = (m / 255.0 for m in cv2.mean(rgb)[:3])  # each a mean, so the means combine exactly
+    brightness = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    warmth = r - b
+    # OpenCV's float HSV has S = (max - min) / max, and 0 where max is 0.
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32) / np.float32(255.0), cv2.COLOR_RGB2HSV)
+    saturation = cv2.mean(hsv)[1]
+    return float(brightness), float(saturation), float(warmth)
