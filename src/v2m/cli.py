@@ -158,6 +158,8 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .models.cards import MODELS, SAMPLER_NAMES
+
     parser = argparse.ArgumentParser(
         prog="v2m",
         description="v2m gives a video its soundtrack: music that follows its cuts, motion and mood.",
@@ -222,9 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
     gen.add_argument("-o", "--output", metavar="PATH",
                      help="output video (one input) or folder (several); default: <name>_scored.<ext> beside it")
-    gen.add_argument("--model", default="composer", choices=["composer", "diffv2m", "stad"],
-                     help="music generator: composer (offline, default), diffv2m (Diff-V2M) or stad "
-                     "(ControllableV2M, takes the controls); a GPU is advised for both neural models")
+    gen.add_argument("--model", default="composer", choices=list(MODELS),
+                     help="music generator: " + "; ".join(f"{m.name}: {m.title}" for m in MODELS.values())
+                     + " (a GPU is advised for the neural models)")
     gen.add_argument("--checkpoint", metavar="PATH",
                      help="model weights: diffv2m: our folder, the official .ckpt, or a hub id (default "
                      "TaylorJi/Diff-V2M); stad: a folder from `v2m train stad` (no weights were published)")
@@ -232,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="diffv2m: the config of an official .ckpt (model_config_odf.json) when it is not beside "
                      "it (the other models' folders hold their config)")
     g = gen.add_argument_group("neural models")
-    g.add_argument("--sampler", choices=["dpm", "ddim"], help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, help="diffv2m: DPM-Solver++ (default, 50 steps) or the "
                    "official DDIM (250 steps)")
     g.add_argument("--steps", type=_positive_int, metavar="N", help="diffv2m: sampling steps")
     g.add_argument("--cfg", type=_finite, metavar="SCALE", help="classifier-free guidance scale (3); stad: guidance "
@@ -419,6 +421,7 @@ def cmd_generate(args) -> int:
     from .controls import Controls, ControlError
     from .soundtrack import find_videos, generate, output_path
     from .models import get_generator
+    from .models.cards import CONTROL_FLAGS, MODELS, card
 
     try:
         controls = Controls.parse(args.music_control, args.video_control, args.tempo, args.key)
@@ -435,17 +438,14 @@ def cmd_generate(args) -> int:
     if multiple and args.output and os.path.isfile(args.output):
         print(f"v2m: error: {args.output}: several videos need an output folder", file=sys.stderr)
         return 2
-    if any(c.feature in ("area", "position") for c in controls.video) and args.model == "composer":
-        print("v2m: warning: area and position controls need objects; the composer does not use them",
-              file=sys.stderr)
-    if args.model == "diffv2m" and (args.music_control or args.video_control or args.tempo or args.key):
-        print(f"v2m: warning: {args.model} takes no controls; they are ignored", file=sys.stderr)
-    if args.model == "stad" and (args.tempo or args.key):
-        print("v2m: warning: stad takes music and video controls, not --tempo or --key; they are ignored",
-              file=sys.stderr)
-    generator = get_generator(args.model, checkpoint=args.checkpoint, device=args.device, soundfont=args.soundfont,
-                              sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg, clip=args.clip, sam=args.sam,
-                              config=args.config)
+    model = card(args.model)
+    ignored = model.ignored_controls(controls)
+    if ignored:
+        print(f"v2m: warning: --model {model.name} does not use {', '.join(CONTROL_FLAGS[k] for k in ignored)}; "
+              f"ignored", file=sys.stderr)
+    options = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
+               for m in MODELS.values() for name, flag in m.flags.items()}
+    generator = get_generator(args.model, device=args.device, **options)
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)
@@ -459,14 +459,8 @@ def cmd_generate(args) -> int:
             failed.append((e.path or video, e.message))
     if not args.quiet:
         for r in done:
-            info = r.info
             share = "" if r.cuts_on_beats is None else f", {100 * r.cuts_on_beats:.0f}% of cuts on a beat"
-            what = {"composer": f"{info.get('key', '')} {info.get('bpm', '')} BPM {info.get('palette', '')}",
-                    "diffv2m": f"{info.get('bpm', '')} BPM, {info.get('windows', 1)} window(s), {info.get('steps')} "
-                    f"{info.get('sampler')} steps",
-                    "stad": f"{info.get('bpm', '')} BPM, {info.get('shots')} shot(s), {info.get('windows', 1)} "
-                    f"window(s), {info.get('frames')} token frames"}[args.model]
-            print(f"{r.video}: {r.duration:.1f} s, {what}{share}", file=sys.stderr)
+            print(f"{r.video}: {r.duration:.1f} s, {model.describe(r.info)}{share}", file=sys.stderr)
     if failed:
         if len(videos) > 1:
             print(f"v2m: {len(failed)} of {len(videos)} videos failed:", file=sys.stderr)

@@ -120,7 +120,8 @@ def generate(
     device: str = "auto",
     generator=None,
 ) -> Result:
-    """Score one video (see the module docstring); returns where everything went."""
+    """Score one video (see the module docstring); returns where everything went. ``generator``
+    (already loaded) replaces ``model``, ``checkpoint`` and ``soundfont``."""
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
         raise V2MError("the output would overwrite the input; choose another -o", out)
@@ -135,7 +136,7 @@ def generate(
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
     generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
-    embedder = getattr(generator, "embedder", None)  # the CLIP a neural model was trained with
+    embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
     analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
                              embedder=embedder)
     if analysis.duration < 1.0:
@@ -168,9 +169,7 @@ def generate(
         if plot_path:
             from .render.plot import alignment_plot
 
-            info = music.info
-            title = f"{os.path.basename(video)} - {model}" + (
-                f": {info.get('key')}, {info.get('bpm')} BPM, {info.get('palette')}" if info else "")
+            title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
             alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title, audio=audio,
                            sample_rate=sr)
         mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"], comment=WRITER)

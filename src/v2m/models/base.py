@@ -2,19 +2,25 @@
 
 A generator takes a :class:`GenerationRequest` (the video's analysis, the duration wanted, the
 user's controls and a seed) and returns :class:`GeneratedMusic` (stereo audio and the beat grid
-it follows). ``v2m generate`` and :func:`v2m.generate` only ever talk to this interface, so the
-neural models plug in beside the composer without changing either.
+it follows). Its :class:`~v2m.models.cards.ModelCard` says what it takes (options, controls)
+and how to summarise what it made; its ``embedder`` is the CLIP whose per-second embeddings
+its analysis must hold (None: none). ``v2m generate`` and :func:`v2m.generate` only ever talk
+to this interface, so the neural models plug in beside the composer without changing either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..analysis.timeline import Analysis
 from ..controls import Controls
+from .cards import ModelCard
+
+if TYPE_CHECKING:
+    from ..analysis.semantic import ClipEmbedder
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class GeneratedMusic:
 
 
 class Generator(Protocol):
-    name: str
+    card: ModelCard
+    name: str  # card.name
+    embedder: ClipEmbedder | None  # the CLIP the analysis needs for this model; None: no semantics
 
     def generate(self, request: GenerationRequest) -> GeneratedMusic: ...

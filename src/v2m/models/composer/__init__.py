@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 from ..base import GeneratedMusic, GenerationRequest
+from ..cards import MODELS, ComposerOptions
 from .compose import compose
 from .score import Score, find_soundfont
 
@@ -11,10 +11,12 @@ from .score import Score, find_soundfont
 class Composer:
     """The default generator: runs offline on a CPU; writes a MIDI score with its audio."""
 
-    name = "composer"
+    card = MODELS["composer"]
+    name = card.name
+    embedder = None  # it reads no CLIP semantics
 
-    def __init__(self, soundfont: str | None = None, sample_rate: int = 44100):
-        self.soundfont = find_soundfont(soundfont)
+    def __init__(self, options: ComposerOptions = ComposerOptions(), sample_rate: int = 44100):
+        self.soundfont = find_soundfont(options.soundfont)
         self.sample_rate = sample_rate
 
     def score(self, request: GenerationRequest) -> Score:

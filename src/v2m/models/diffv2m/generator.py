@@ -17,6 +17,7 @@ import torch
 
 from ...errors import V2MError
 from ..base import GeneratedMusic, GenerationRequest
+from ..cards import MODELS, DiffV2MOptions
 from .pipeline import OFFICIAL_REPO, DiffV2MPipeline
 from .sampling import DEFAULT_STEPS, SAMPLERS
 
@@ -54,28 +55,29 @@ def join_windows(pieces: list[np.ndarray], starts: list[int], sr: int, total: in
 
 
 class DiffV2MGenerator:
-    name = "diffv2m"
+    """Diff-V2M for a video of any length (see the module docstring)."""
 
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", sampler: str = "dpm",
-                 steps: int | None = None, cfg_scale: float = 3.0, clip: str | None = None, overlap: int = 4,
-                 pipeline: DiffV2MPipeline | None = None, progress: bool = False, config: str | None = None):
-        """``checkpoint`` and ``config``: :meth:`DiffV2MPipeline.load` (``config``: the official
-        checkpoint's config JSON when it is not beside the ``.ckpt``). The checkpoint's CLIP and
-        colour widths are checked against what the analysis gives before any video is read."""
+    card = MODELS["diffv2m"]
+    name = card.name
+
+    def __init__(self, options: DiffV2MOptions = DiffV2MOptions(), device: str = "auto", overlap: int = 4,
+                 pipeline: DiffV2MPipeline | None = None, progress: bool = False):
+        """``options.checkpoint`` and ``options.config``: :meth:`DiffV2MPipeline.load`. The
+        checkpoint's CLIP and colour widths are checked against what the analysis gives before
+        any video is read."""
         from ...analysis.color import HIST_SIZE
         from ...analysis.semantic import ALIASES, ClipEmbedder
 
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-        self.pipeline = pipeline or DiffV2MPipeline.load(checkpoint or OFFICIAL_REPO, device=device, config=config)
-        self.sampler, self.steps = sampler, steps or DEFAULT_STEPS[sampler]
-        self.cfg_scale, self.overlap, self.progress = cfg_scale, overlap, progress
+        self.pipeline = pipeline or DiffV2MPipeline.load(options.checkpoint or OFFICIAL_REPO, device=device,
+                                                         config=options.config)
+        self.sampler, self.steps = options.sampler, options.steps or DEFAULT_STEPS[options.sampler]
+        self.cfg_scale, self.overlap, self.progress = options.cfg_scale, overlap, progress
         colour = self.pipeline.config.conditioning.color_dim
         if colour != HIST_SIZE:
             raise V2MError(f"the model takes {colour}-value colour features but v2m's analysis gives {HIST_SIZE}-value "
                            f"colour histograms", self.pipeline.source)
-        # the CLIP the model was trained on; generate has no option to turn it off
-        self.embedder = ClipEmbedder(clip or ALIASES["diffv2m"], device=device)
+        # the CLIP the model was trained on, whose per-second embeddings its analysis needs
+        self.embedder = ClipEmbedder(options.clip or ALIASES["diffv2m"], device=device)
         expected = self.pipeline.config.conditioning.semantic_dim
         if self.embedder.dim != expected:
             raise V2MError(f"CLIP gives {self.embedder.dim}-d embeddings but the model takes {expected}-d "

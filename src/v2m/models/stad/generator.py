@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from ...analysis.shot_objects import StadShot, clip_tensors, window_shots
+from ...errors import V2MError
 from ..base import GeneratedMusic, GenerationRequest
+from ..cards import MODELS, StadOptions
 from .pipeline import StadPipeline
 
 
@@ -37,26 +39,27 @@ def plan_windows(duration: float, window: int, overlap: int, frame_rate: int) ->
 
 
 class StadGenerator:
-    name = "stad"
+    """ControllableV2M for a video of any length (see the module docstring)."""
 
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", cfg_scale: float = 3.0,
-                 window: int = 30, overlap: int = 10, sam: str | None = None, clip: str | None = None,
-                 pipeline: StadPipeline | None = None, decompose=None):
-        from ...errors import V2MError
+    card = MODELS["stad"]
+    name = card.name
+    embedder = None  # its semantics are per object, from its own CLIP (``self.clip``)
 
-        if pipeline is None and not checkpoint:
+    def __init__(self, options: StadOptions = StadOptions(), device: str = "auto", window: int = 30,
+                 overlap: int = 10, pipeline: StadPipeline | None = None, decompose=None):
+        if pipeline is None and not options.checkpoint:
             raise V2MError("ControllableV2M needs --checkpoint (a folder from `v2m train stad`; the paper "
                            "released no weights)")
-        self.pipeline = pipeline or StadPipeline.load(checkpoint, device=device)
-        self.cfg_scale, self.window, self.overlap = cfg_scale, window, overlap
+        self.pipeline = pipeline or StadPipeline.load(options.checkpoint, device=device)
+        self.cfg_scale, self.window, self.overlap = options.cfg_scale, window, overlap
         self._decompose = decompose
         if decompose is None:  # SAM and CLIP load now: missing weights fail before any video is read
             from ...analysis.objects import DEFAULT_SAM, SamSegmenter
             from ...analysis.semantic import ClipEmbedder
 
             dev = str(self.pipeline.device)
-            self.segmenter = SamSegmenter(sam or DEFAULT_SAM, device=dev)
-            self.clip = ClipEmbedder(clip or "stad", device=dev)
+            self.segmenter = SamSegmenter(options.sam or DEFAULT_SAM, device=dev)
+            self.clip = ClipEmbedder(options.clip or "stad", device=dev)
             want = self.pipeline.config.video.semantic_dim
             if self.clip.dim != want:
                 raise V2MError(f"CLIP {self.clip.source} gives {self.clip.dim} values; this model was trained on "
