@@ -222,15 +222,20 @@ def test_datasets_pad_mask_and_crop(sources, tmp_path):
         assert s.shape == codes.shape and torch.equal(s[:, : 300 - n], codes[:, n:])
 
 
-def test_prepare_stad_with_objects(sources, tmp_path, tiny_sam, tiny_clip, capsys):
+def test_prepare_stad_with_objects(sources, tmp_path, tiny_sam, tiny_clip, capsys, monkeypatch):
+    from v2m.analysis.semantic import ClipEmbedder
+    from v2m.analysis.shot_objects import unpack_shots
     from v2m.data.datasets import StadDataset
     from v2m.data.modules import StadDataModule
-    from v2m.analysis.shot_objects import unpack_shots
 
+    loads = []  # CLIP serves the analysis and the objects, and is loaded once for both
+    real_init = ClipEmbedder.__init__
+    monkeypatch.setattr(ClipEmbedder, "__init__", lambda self, *a, **k: loads.append(a) or real_init(self, *a, **k))
     out = tmp_path / "stad"
     assert main(["prepare", str(sources / "a.mp4"), "-o", str(out), "--model", "stad", "--clip-seconds", "10",
                  "--clip", str(tiny_clip), "--sam", str(tiny_sam), "--no-codec", "--splits", "100/0/0", "--device",
                  "cpu", "-q"]) == 0, capsys.readouterr().err
+    assert len(loads) == 1, loads
     rows = _manifest(out)
     assert [r["objects"] for r in rows] == [True, True]
     assert json.loads((out / "dataset.json").read_text())["clips_with_objects"] == 2

@@ -158,8 +158,6 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models.cards import MODELS, SAMPLER_NAMES
-
     parser = argparse.ArgumentParser(
         prog="v2m",
         description="v2m gives a video its soundtrack: music that follows its cuts, motion and mood.",
@@ -167,51 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"v2m {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    for add in (_analyze_parser, _generate_parser, _prepare_parser, _convert_parser, _train_parser,
+                _evaluate_parser, _probe_parser):
+        add(sub)
+    return parser
 
-    a = sub.add_parser(
-        "analyze",
-        help="per-second video analysis: shots, visual beats, motion, colour, CLIP",
-        description="Analyse videos on a per-second timeline (shots, visual beats, motion, colour, "
-        "CLIP semantics) and write one .v2m.npz file per video.",
-        epilog=EPILOG_ANALYZE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    a.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
-    a.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder for the analysis files")
-    a.add_argument("--json", action="store_true", help="print a JSON summary (duration, shots, beats) to stdout")
-    g = a.add_argument_group("shots")
-    g.add_argument("--shots", choices=["scenedetect", "transnetv2"], default="scenedetect",
-                   help="shot detector: PySceneDetect hard cuts (default) or TransNetV2 (also dissolves)")
-    g.add_argument("--shot-threshold", type=_finite, metavar="X",
-                   help="detector threshold: for scenedetect the mean brightness change between "
-                   "contrast-normalised frames, 0-255 (default 27); for transnetv2 a probability (0.5)")
-    g.add_argument("--min-shot", type=_finite, default=0.5, metavar="SEC", help="shortest shot in seconds (0.5)")
-    g = a.add_argument_group("features")
-    clip = g.add_mutually_exclusive_group()
-    clip.add_argument("--clip", metavar="MODEL",
-                      help="CLIP model: hub id, local directory, or 'diffv2m' (ViT-B/32, the default) / "
-                      "'stad' (ViT-L/14-336); given explicitly, it must load")
-    clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
-    g.add_argument("--color", choices=["rgbuv32", "hsv16x16x12"], default="rgbuv32",
-                   help="colour-histogram recipe (3072 values; default rgbuv32, see docs)")
-    g.add_argument("--size", type=_positive_int, default=256, metavar="PX", help="longest side of analysed frames (256)")
-    g.add_argument("--device", default="auto", help="torch device for CLIP/TransNetV2: auto, cpu, cuda, cuda:1 ...")
-    g = a.add_argument_group("objects (ControllableV2M)")
-    g.add_argument("--objects", action="store_true", help="also decompose each video into shots x objects (SAM "
-                   "masks tracked at 1 Hz, per-object CLIP, colour, area, position, trajectory): <name>.objects/ "
-                   "with the official per-shot .npz/.pt files, objects.png and objects.json")
-    g.add_argument("--sam", metavar="MODEL", help="SAM for --objects: a hub id or folder (default "
-                   "facebook/sam-vit-base; the paper used facebook/sam-vit-huge)")
-    g.add_argument("--object-clip", metavar="MODEL", default="stad",
-                   help="CLIP for --objects (default stad = openai/clip-vit-large-patch14-336)")
-    g = a.add_argument_group("runs")
-    g.add_argument("--export-diffv2m", metavar="DIR", help="also write the official Diff-V2M layout to DIR")
-    g.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
-    g.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
-                   help="analyse only part i of n (0-based) of the sorted file list")
-    g.add_argument("--force", action="store_true", help="recompute finished outputs")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    a.set_defaults(func=cmd_analyze)
+
+def _generate_parser(sub) -> None:
+    """``v2m generate``'s options."""
+    from .models.cards import MODELS, SAMPLER_NAMES
 
     gen = sub.add_parser(
         "generate",
@@ -266,153 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score only part i of n (0-based) of the sorted video list (e.g. a cluster array job)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     gen.set_defaults(func=cmd_generate)
-
-    pr = sub.add_parser(
-        "prepare",
-        help="music videos -> a training dataset for diffv2m or stad",
-        description="Cut music videos (their own soundtrack is the target) into clips with video features "
-        "and music targets, a manifest with splits by source video, resumable.",
-        epilog=EPILOG_PREPARE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    pr.add_argument("inputs", nargs="+", metavar="SRC", help="video files and/or folders (recursive)")
-    pr.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset folder")
-    pr.add_argument("--model", choices=["diffv2m", "stad"], default="diffv2m", help="whose targets (diffv2m)")
-    pr.add_argument("--clip-seconds", type=_finite, default=30.0, metavar="SEC", help="clip length (30)")
-    pr.add_argument("--min-seconds", type=_finite, default=10.0, metavar="SEC",
-                    help="shortest tail kept as a clip (10); shorter tails are dropped")
-    pr.add_argument("--splits", default="80/10/10", metavar="TRAIN/VAL/TEST", help="split proportions (80/10/10)")
-    clip = pr.add_mutually_exclusive_group()
-    clip.add_argument("--clip", metavar="MODEL", help="CLIP model (default: the model's own; must load if given)")
-    clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
-    codec = pr.add_mutually_exclusive_group()
-    codec.add_argument("--codec", metavar="WEIGHTS",
-                       help="codec weights, hub id or local directory (default: facebook/encodec_32khz for stad, "
-                       "stabilityai/stable-audio-open-1.0 for diffv2m); given explicitly, they must load")
-    codec.add_argument("--no-codec", action="store_true", help="no codec targets (tokens / VAE latents)")
-    objects = pr.add_mutually_exclusive_group()
-    objects.add_argument("--sam", metavar="WEIGHTS", help="stad: SAM for the objects, hub id or local directory "
-                         "(default facebook/sam-vit-base; the paper used facebook/sam-vit-huge); given "
-                         "explicitly, it must load")
-    objects.add_argument("--no-objects", action="store_true", help="stad: no object decomposition")
-    pr.add_argument("--device", default="auto", help="torch device for CLIP, SAM and the codec (auto, cpu, cuda ...)")
-    pr.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
-    pr.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n", help="part i of n (0-based)")
-    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    pr.set_defaults(func=cmd_prepare)
-
-    cv = sub.add_parser(
-        "convert",
-        help="a Diff-V2M dataset to or from the official Diff-V2M layout",
-        description="Convert between a v2m Diff-V2M dataset folder and the official Diff-V2M layout "
-        "(wav_N/, clip_N/, color_N/, visualRhythm_N.json and a dataset config JSON).",
-        epilog=EPILOG_CONVERT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cv.add_argument("source", nargs="+", metavar="SRC",
-                    help="a prepared dataset folder (export), or official dataset config JSON file(s) (import)")
-    cv.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    cv.add_argument("--class-label", type=int, default=2, choices=[0, 1, 2],
-                    help="export: class_label of the dataset (2, as every published config)")
-    cv.add_argument("--name", help="export: the dataset id in the configs (default: the dataset folder's name)")
-    cv.add_argument("--split", choices=["train", "val", "test"],
-                    help="import: the split of every clip (default: from the dataset paths, else train)")
-    codec = cv.add_mutually_exclusive_group()
-    codec.add_argument("--codec", metavar="WEIGHTS", help="import: Oobleck VAE weights for latent targets "
-                       "(default: stabilityai/stable-audio-open-1.0 when it loads)")
-    codec.add_argument("--no-codec", action="store_true", help="import: no VAE latents")
-    cv.add_argument("--device", default="auto", help="import: torch device for the VAE")
-    cv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    cv.set_defaults(func=cmd_convert)
-
-    tr = sub.add_parser(
-        "train",
-        help="train a model on a prepared dataset (diffv2m, stad)",
-        description="Train Diff-V2M or ControllableV2M with PyTorch Lightning on a dataset made by `v2m prepare "
-        "--model diffv2m|stad`: checkpoints (resumed automatically), TensorBoard logs, audio samples, and the final "
-        "model as a folder that `v2m generate --model MODEL --checkpoint OUT/final` uses.",
-        epilog=EPILOG_TRAIN,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    tr.add_argument("model", choices=["diffv2m", "stad"], help="which model")
-    tr.add_argument("--data", required=True, metavar="DATASET", help="prepared dataset folder")
-    tr.add_argument("-o", "--output", required=True, metavar="OUT", help="run folder (checkpoints, logs, final)")
-    tr.add_argument("--config", metavar="JSON", help="diffv2m: ours or the official model_config_odf.json (default: "
-                    "the published architecture); stad: small (default), medium, or a JSON config of ours")
-    tr.add_argument("--init", metavar="WEIGHTS", help="diffv2m: fine-tune from our folder or the official checkpoint "
-                    "(e.g. TaylorJi/Diff-V2M); stad: a MusicGen (facebook/musicgen-small, -medium, a folder) whose "
-                    "decoder starts the LM, or our folder to fine-tune")
-    g = tr.add_argument_group("schedule")
-    g.add_argument("--epochs", type=_positive_int, help="epochs (as published: diffv2m 50, stad 100)")
-    g.add_argument("--max-steps", type=int, default=-1, metavar="N", help="stop after N optimiser steps")
-    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="clips per device (as published: "
-                   "diffv2m 32, stad 6)")
-    g.add_argument("--accumulate", type=_positive_int, default=1, metavar="N", help="gradient accumulation (1; "
-                   "the published run used 4 on 2 GPUs)")
-    g.add_argument("--crop-seconds", type=_positive_int, metavar="SEC", help="train on random crops this long")
-    g.add_argument("--seed", type=_seed, default=42, help="random seed (42)")
-    g = tr.add_argument_group("hardware")
-    g.add_argument("--precision", help="Lightning precision: bf16-mixed (default on GPUs that have it), 16-mixed, "
-                   "32-true")
-    g.add_argument("--devices", default="auto", help="GPUs per node: a number, a list like 0,1, or auto")
-    g.add_argument("--nodes", type=_positive_int, default=1, help="nodes (1)")
-    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp", "deepspeed"], default="auto",
-                   help="multi-GPU strategy (deepspeed needs the deepspeed package)")
-    g.add_argument("--workers", type=int, default=4, metavar="N", help="data loader workers per device (4)")
-    g = tr.add_argument_group("monitoring")
-    g.add_argument("--val-every", type=_positive_int, metavar="STEPS", help="validate every N steps (default: "
-                   "each epoch)")
-    g.add_argument("--sample-every", type=int, default=0, metavar="STEPS", help="write audio samples every N "
-                   "steps (0 = never)")
-    g.add_argument("--checkpoint-every", type=_positive_int, default=150, metavar="STEPS",
-                   help="write last.ckpt every N steps (150)")
-    g.add_argument("--vae", metavar="WEIGHTS", help="the VAE for audio without pre-encoded latents and for samples "
-                   "(default: the dataset's codec, or the --init model's)")
-    g.add_argument("--codec", metavar="WEIGHTS", help="stad: the EnCodec for samples and the exported model "
-                   "(default: the dataset's)")
-    g.add_argument("--fresh", action="store_true", help="do not resume from OUT/checkpoints/last.ckpt")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    tr.set_defaults(func=cmd_train)
-
-    ev = sub.add_parser(
-        "evaluate",
-        help="the field's metrics for generated music, in one report",
-        description="Compare generated music (audio files or muxed videos) with the reference music and the "
-        "videos, paired by file name (x.wav, x.mp4 and v2m's x_scored.mp4 pair as x; the files `v2m generate` "
-        "wrote for one clip count once, as its WAV). Writes report.md and "
-        "report.json: one row per clip and the means, each metric named with its embedder, sample rate and "
-        "variant; metrics that cannot be computed are listed with the reason.",
-    )
-    ev.add_argument("--generated", required=True, metavar="DIR", help="generated audio files or muxed videos")
-    ev.add_argument("--reference", required=True, metavar="DIR", help="the reference music (audio or videos)")
-    ev.add_argument("--videos", metavar="DIR", help="the videos (cuts and visual beats for the video rhythm "
-                    "metrics; the picture for the ImageBind score)")
-    ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for report.md and report.json")
-    w = ev.add_argument_group("embedders (each: a file, a folder, a URL or a hub id; 'off' skips its metrics; "
-                              "weights are downloaded once where there is network and cached)")
-    w.add_argument("--vggish", metavar="SRC", help="VGGish for FAD (default: torchvggish's "
-                   "vggish-10086976.pth from GitHub)")
-    w.add_argument("--panns", metavar="SRC", help="PANNs CNN14 for FD, KL and IS (default: the authors' Zenodo "
-                   "checkpoint for --panns-rate)")
-    w.add_argument("--panns-rate", type=int, choices=(16000, 32000), default=16000,
-                   help="the CNN14 to use: 16 kHz (Cnn14_16k, default) or 32 kHz (Cnn14)")
-    w.add_argument("--clap", metavar="SRC", help="LAION-CLAP for FD and density/coverage (default "
-                   "laion/clap-htsat-unfused)")
-    w.add_argument("--imagebind", metavar="SRC", help="ImageBind-huge for the IB score, needs --videos (default: "
-                   "imagebind_huge.pth from Meta, ~4.5 GB)")
-    w.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
-    w.add_argument("--device", default="auto", help="torch device for the embedders (auto, cpu, cuda ...)")
-    ev.add_argument("--max-length-diff", type=_finite, default=1.0, metavar="SEC",
-                    help="pairs whose lengths differ by more are left out (1 s)")
-    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
-    ev.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
-                       description="Check that a file is a usable video and print what it is.")
-    p.add_argument("video", metavar="VIDEO")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_probe)
-    return parser
 
 
 def cmd_generate(args) -> int:
@@ -470,9 +285,45 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _prepare_parser(sub) -> None:
+    """``v2m prepare``'s options."""
+    pr = sub.add_parser(
+        "prepare",
+        help="music videos -> a training dataset for diffv2m or stad",
+        description="Cut music videos (their own soundtrack is the target) into clips with video features "
+        "and music targets, a manifest with splits by source video, resumable.",
+        epilog=EPILOG_PREPARE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pr.add_argument("inputs", nargs="+", metavar="SRC", help="video files and/or folders (recursive)")
+    pr.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset folder")
+    pr.add_argument("--model", choices=["diffv2m", "stad"], default="diffv2m", help="whose targets (diffv2m)")
+    pr.add_argument("--clip-seconds", type=_finite, default=30.0, metavar="SEC", help="clip length (30)")
+    pr.add_argument("--min-seconds", type=_finite, default=10.0, metavar="SEC",
+                    help="shortest tail kept as a clip (10); shorter tails are dropped")
+    pr.add_argument("--splits", default="80/10/10", metavar="TRAIN/VAL/TEST", help="split proportions (80/10/10)")
+    clip = pr.add_mutually_exclusive_group()
+    clip.add_argument("--clip", metavar="MODEL", help="CLIP model (default: the model's own; must load if given)")
+    clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
+    codec = pr.add_mutually_exclusive_group()
+    codec.add_argument("--codec", metavar="WEIGHTS",
+                       help="codec weights, hub id or local directory (default: facebook/encodec_32khz for stad, "
+                       "stabilityai/stable-audio-open-1.0 for diffv2m); given explicitly, they must load")
+    codec.add_argument("--no-codec", action="store_true", help="no codec targets (tokens / VAE latents)")
+    objects = pr.add_mutually_exclusive_group()
+    objects.add_argument("--sam", metavar="WEIGHTS", help="stad: SAM for the objects, hub id or local directory "
+                         "(default facebook/sam-vit-base; the paper used facebook/sam-vit-huge); given "
+                         "explicitly, it must load")
+    objects.add_argument("--no-objects", action="store_true", help="stad: no object decomposition")
+    pr.add_argument("--device", default="auto", help="torch device for CLIP, SAM and the codec (auto, cpu, cuda ...)")
+    pr.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
+    pr.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n", help="part i of n (0-based)")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_prepare)
+
+
 def cmd_prepare(args) -> int:
     from .analysis import AnalysisSettings
-    from .analysis.batch import load_embedder
     from .analysis.objects import DEFAULT_SAM
     from .analysis.semantic import ALIASES
     from .codecs import DEFAULT_SOURCE, MODEL_CODEC
@@ -486,10 +337,9 @@ def cmd_prepare(args) -> int:
     settings = PrepareSettings(model=args.model, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
                                splits=parse_splits(args.splits), codec=codec, sam=sam,
                                analysis=AnalysisSettings(clip=clip, device=args.device))
-    if args.clip:  # asked for explicitly: it must load (the workers load their own copies)
-        load_embedder(settings.analysis, required=True)
     summary, failed = run_prepare(args.inputs, args.output, settings, workers=args.workers, shard=args.shard,
-                                  progress=not args.quiet, codec_required=bool(args.codec),
+                                  progress=not args.quiet, clip_required=bool(args.clip),
+                                  codec_required=bool(args.codec),
                                   objects_required=bool(args.sam) and args.model == "stad")
     if not args.quiet:
         print(f"{args.output}: {summary['clips']} clips from {summary['sources']} videos "
@@ -501,6 +351,33 @@ def cmd_prepare(args) -> int:
             print(f"v2m: error: {path}: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _convert_parser(sub) -> None:
+    """``v2m convert``'s options."""
+    cv = sub.add_parser(
+        "convert",
+        help="a Diff-V2M dataset to or from the official Diff-V2M layout",
+        description="Convert between a v2m Diff-V2M dataset folder and the official Diff-V2M layout "
+        "(wav_N/, clip_N/, color_N/, visualRhythm_N.json and a dataset config JSON).",
+        epilog=EPILOG_CONVERT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cv.add_argument("source", nargs="+", metavar="SRC",
+                    help="a prepared dataset folder (export), or official dataset config JSON file(s) (import)")
+    cv.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    cv.add_argument("--class-label", type=int, default=2, choices=[0, 1, 2],
+                    help="export: class_label of the dataset (2, as every published config)")
+    cv.add_argument("--name", help="export: the dataset id in the configs (default: the dataset folder's name)")
+    cv.add_argument("--split", choices=["train", "val", "test"],
+                    help="import: the split of every clip (default: from the dataset paths, else train)")
+    codec = cv.add_mutually_exclusive_group()
+    codec.add_argument("--codec", metavar="WEIGHTS", help="import: Oobleck VAE weights for latent targets "
+                       "(default: stabilityai/stable-audio-open-1.0 when it loads)")
+    codec.add_argument("--no-codec", action="store_true", help="import: no VAE latents")
+    cv.add_argument("--device", default="auto", help="import: torch device for the VAE")
+    cv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    cv.set_defaults(func=cmd_convert)
 
 
 def cmd_convert(args) -> int:
@@ -543,6 +420,58 @@ EPOCHS = {"diffv2m": 50, "stad": 100}  # the published runs
 BATCH = {"diffv2m": 32, "stad": 6}
 
 
+def _train_parser(sub) -> None:
+    """``v2m train``'s options."""
+    tr = sub.add_parser(
+        "train",
+        help="train a model on a prepared dataset (diffv2m, stad)",
+        description="Train Diff-V2M or ControllableV2M with PyTorch Lightning on a dataset made by `v2m prepare "
+        "--model diffv2m|stad`: checkpoints (resumed automatically), TensorBoard logs, audio samples, and the final "
+        "model as a folder that `v2m generate --model MODEL --checkpoint OUT/final` uses.",
+        epilog=EPILOG_TRAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tr.add_argument("model", choices=["diffv2m", "stad"], help="which model")
+    tr.add_argument("--data", required=True, metavar="DATASET", help="prepared dataset folder")
+    tr.add_argument("-o", "--output", required=True, metavar="OUT", help="run folder (checkpoints, logs, final)")
+    tr.add_argument("--config", metavar="JSON", help="diffv2m: ours or the official model_config_odf.json (default: "
+                    "the published architecture); stad: small (default), medium, or a JSON config of ours")
+    tr.add_argument("--init", metavar="WEIGHTS", help="diffv2m: fine-tune from our folder or the official checkpoint "
+                    "(e.g. TaylorJi/Diff-V2M); stad: a MusicGen (facebook/musicgen-small, -medium, a folder) whose "
+                    "decoder starts the LM, or our folder to fine-tune")
+    g = tr.add_argument_group("schedule")
+    g.add_argument("--epochs", type=_positive_int, help="epochs (as published: diffv2m 50, stad 100)")
+    g.add_argument("--max-steps", type=int, default=-1, metavar="N", help="stop after N optimiser steps")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="clips per device (as published: "
+                   "diffv2m 32, stad 6)")
+    g.add_argument("--accumulate", type=_positive_int, default=1, metavar="N", help="gradient accumulation (1; "
+                   "the published run used 4 on 2 GPUs)")
+    g.add_argument("--crop-seconds", type=_positive_int, metavar="SEC", help="train on random crops this long")
+    g.add_argument("--seed", type=_seed, default=42, help="random seed (42)")
+    g = tr.add_argument_group("hardware")
+    g.add_argument("--precision", help="Lightning precision: bf16-mixed (default on GPUs that have it), 16-mixed, "
+                   "32-true")
+    g.add_argument("--devices", default="auto", help="GPUs per node: a number, a list like 0,1, or auto")
+    g.add_argument("--nodes", type=_positive_int, default=1, help="nodes (1)")
+    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp", "deepspeed"], default="auto",
+                   help="multi-GPU strategy (deepspeed needs the deepspeed package)")
+    g.add_argument("--workers", type=int, default=4, metavar="N", help="data loader workers per device (4)")
+    g = tr.add_argument_group("monitoring")
+    g.add_argument("--val-every", type=_positive_int, metavar="STEPS", help="validate every N steps (default: "
+                   "each epoch)")
+    g.add_argument("--sample-every", type=int, default=0, metavar="STEPS", help="write audio samples every N "
+                   "steps (0 = never)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=150, metavar="STEPS",
+                   help="write last.ckpt every N steps (150)")
+    g.add_argument("--vae", metavar="WEIGHTS", help="the VAE for audio without pre-encoded latents and for samples "
+                   "(default: the dataset's codec, or the --init model's)")
+    g.add_argument("--codec", metavar="WEIGHTS", help="stad: the EnCodec for samples and the exported model "
+                   "(default: the dataset's)")
+    g.add_argument("--fresh", action="store_true", help="do not resume from OUT/checkpoints/last.ckpt")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
+
+
 def cmd_train(args) -> int:
     devices = args.devices
     if devices != "auto":
@@ -573,6 +502,42 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _evaluate_parser(sub) -> None:
+    """``v2m evaluate``'s options."""
+    ev = sub.add_parser(
+        "evaluate",
+        help="the field's metrics for generated music, in one report",
+        description="Compare generated music (audio files or muxed videos) with the reference music and the "
+        "videos, paired by file name (x.wav, x.mp4 and v2m's x_scored.mp4 pair as x; the files `v2m generate` "
+        "wrote for one clip count once, as its WAV). Writes report.md and "
+        "report.json: one row per clip and the means, each metric named with its embedder, sample rate and "
+        "variant; metrics that cannot be computed are listed with the reason.",
+    )
+    ev.add_argument("--generated", required=True, metavar="DIR", help="generated audio files or muxed videos")
+    ev.add_argument("--reference", required=True, metavar="DIR", help="the reference music (audio or videos)")
+    ev.add_argument("--videos", metavar="DIR", help="the videos (cuts and visual beats for the video rhythm "
+                    "metrics; the picture for the ImageBind score)")
+    ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR", help="folder for report.md and report.json")
+    w = ev.add_argument_group("embedders (each: a file, a folder, a URL or a hub id; 'off' skips its metrics; "
+                              "weights are downloaded once where there is network and cached)")
+    w.add_argument("--vggish", metavar="SRC", help="VGGish for FAD (default: torchvggish's "
+                   "vggish-10086976.pth from GitHub)")
+    w.add_argument("--panns", metavar="SRC", help="PANNs CNN14 for FD, KL and IS (default: the authors' Zenodo "
+                   "checkpoint for --panns-rate)")
+    w.add_argument("--panns-rate", type=int, choices=(16000, 32000), default=16000,
+                   help="the CNN14 to use: 16 kHz (Cnn14_16k, default) or 32 kHz (Cnn14)")
+    w.add_argument("--clap", metavar="SRC", help="LAION-CLAP for FD and density/coverage (default "
+                   "laion/clap-htsat-unfused)")
+    w.add_argument("--imagebind", metavar="SRC", help="ImageBind-huge for the IB score, needs --videos (default: "
+                   "imagebind_huge.pth from Meta, ~4.5 GB)")
+    w.add_argument("--no-embedders", action="store_true", help="rhythm metrics only (no learned embedders)")
+    w.add_argument("--device", default="auto", help="torch device for the embedders (auto, cpu, cuda ...)")
+    ev.add_argument("--max-length-diff", type=_finite, default=1.0, metavar="SEC",
+                    help="pairs whose lengths differ by more are left out (1 s)")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    ev.set_defaults(func=cmd_evaluate)
+
+
 def cmd_evaluate(args) -> int:
     from .analysis.semantic import resolve_device
     from .evaluate.embedders import FAMILIES
@@ -594,6 +559,15 @@ def cmd_evaluate(args) -> int:
     return 1 if report.problems else 0
 
 
+def _probe_parser(sub) -> None:
+    """``v2m probe``'s options."""
+    p = sub.add_parser("probe", help="what a video file is (duration, frame rate, size, rotation, audio)",
+                       description="Check that a file is a usable video and print what it is.")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_probe)
+
+
 def cmd_probe(args) -> int:
     from .media import probe
 
@@ -609,10 +583,60 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def _analyze_parser(sub) -> None:
+    """``v2m analyze``'s options."""
+    a = sub.add_parser(
+        "analyze",
+        help="per-second video analysis: shots, visual beats, motion, colour, CLIP",
+        description="Analyse videos on a per-second timeline (shots, visual beats, motion, colour, "
+        "CLIP semantics) and write one .v2m.npz file per video.",
+        epilog=EPILOG_ANALYZE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
+    a.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder for the analysis files")
+    a.add_argument("--json", action="store_true", help="print a JSON summary (duration, shots, beats) to stdout")
+    g = a.add_argument_group("shots")
+    g.add_argument("--shots", choices=["scenedetect", "transnetv2"], default="scenedetect",
+                   help="shot detector: PySceneDetect hard cuts (default) or TransNetV2 (also dissolves)")
+    g.add_argument("--shot-threshold", type=_finite, metavar="X",
+                   help="detector threshold: for scenedetect the mean brightness change between "
+                   "contrast-normalised frames, 0-255 (default 27); for transnetv2 a probability (0.5)")
+    g.add_argument("--min-shot", type=_finite, default=0.5, metavar="SEC", help="shortest shot in seconds (0.5)")
+    g = a.add_argument_group("features")
+    clip = g.add_mutually_exclusive_group()
+    clip.add_argument("--clip", metavar="MODEL",
+                      help="CLIP model: hub id, local directory, or 'diffv2m' (ViT-B/32, the default) / "
+                      "'stad' (ViT-L/14-336); given explicitly, it must load")
+    clip.add_argument("--no-clip", action="store_true", help="no CLIP semantics")
+    g.add_argument("--color", choices=["rgbuv32", "hsv16x16x12"], default="rgbuv32",
+                   help="colour-histogram recipe (3072 values; default rgbuv32, see docs)")
+    g.add_argument("--size", type=_positive_int, default=256, metavar="PX", help="longest side of analysed frames (256)")
+    g.add_argument("--device", default="auto", help="torch device for CLIP/TransNetV2: auto, cpu, cuda, cuda:1 ...")
+    g = a.add_argument_group("objects (ControllableV2M)")
+    g.add_argument("--objects", action="store_true", help="also decompose each video into shots x objects (SAM "
+                   "masks tracked at 1 Hz, per-object CLIP, colour, area, position, trajectory): <name>.objects/ "
+                   "with the official per-shot .npz/.pt files, objects.png and objects.json")
+    g.add_argument("--sam", metavar="MODEL", help="SAM for --objects: a hub id or folder (default "
+                   "facebook/sam-vit-base; the paper used facebook/sam-vit-huge)")
+    g.add_argument("--object-clip", metavar="MODEL", default="stad",
+                   help="CLIP for --objects (default stad = openai/clip-vit-large-patch14-336)")
+    g = a.add_argument_group("runs")
+    g.add_argument("--export-diffv2m", metavar="DIR", help="also write the official Diff-V2M layout to DIR")
+    g.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (1)")
+    g.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
+                   help="analyse only part i of n (0-based) of the sorted file list")
+    g.add_argument("--force", action="store_true", help="recompute finished outputs")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_analyze)
+
+
 def cmd_analyze(args) -> int:
     from .analysis import AnalysisSettings, export_diffv2m, run_analysis
+    from .analysis.objects import DEFAULT_SAM, ObjectDecomposer
     from .analysis.semantic import DEFAULT_MODEL
     from .analysis.timeline import Analysis
+    from .data.official import write_analyses_objects
 
     settings = AnalysisSettings(
         size=args.size,
@@ -645,8 +669,9 @@ def cmd_analyze(args) -> int:
             export_diffv2m(analyses, args.export_diffv2m, warn=lambda m: print(m, file=sys.stderr))
         except V2MError as e:
             report.failed.append((e.path or args.export_diffv2m, e.message))
-    if args.objects and analyses:
-        report.failed += analyze_objects(analyses, outputs, args)
+    if args.objects and analyses:  # SAM and CLIP load once, failing for every video at once when they cannot
+        decomposer = ObjectDecomposer(args.sam or DEFAULT_SAM, args.object_clip, device=args.device)
+        report.failed += write_analyses_objects(analyses, outputs, decomposer, progress=not args.quiet)
     if args.json:
         print(json.dumps({"videos": [a.summary() for a in analyses],
                           "failed": [{"path": p, "error": m} for p, m in report.failed]}))
@@ -661,33 +686,6 @@ def cmd_analyze(args) -> int:
             print(f"v2m: error: {path}: {message}", file=sys.stderr)
         return 1
     return 0
-
-
-def analyze_objects(analyses, outputs: list[str], args) -> list[tuple[str, str]]:
-    """``analyze --objects``: each analysed video's objects beside its analysis file; SAM and
-    CLIP load once (failing for all videos at once when they cannot); returns the failures."""
-    from tqdm.auto import tqdm
-
-    from .analysis.objects import DEFAULT_SAM, SamSegmenter, decompose
-    from .data.official import write_objects
-    from .analysis.semantic import ClipEmbedder
-    from .analysis.timeline import SUFFIX
-
-    segmenter = SamSegmenter(args.sam or DEFAULT_SAM, device=args.device)
-    embedder = ClipEmbedder(args.object_clip, device=args.device)
-    failed = []
-    for a, out in tqdm(list(zip(analyses, outputs)), desc="objects", unit="video", disable=True if args.quiet or len(analyses) < 2 else None,
-                  file=sys.stderr):
-        video = a.meta["source"]["path"]
-        folder = (out[: -len(SUFFIX)] if out.endswith(SUFFIX) else out) + ".objects"
-        try:
-            masks = []
-            shots = decompose(video, a.shots, a.duration, segmenter=segmenter, embedder=embedder,
-                              progress=not args.quiet, keep_masks=masks)
-            write_objects(shots, masks, folder, video)
-        except V2MError as e:
-            failed.append((e.path or video, e.message))
-    return failed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from ..errors import V2MError, WeightsUnavailable
@@ -21,7 +19,7 @@ from ..media import VIDEO_EXTENSIONS
 from .pipeline import AnalysisSettings, analyze_video, content_key
 from .semantic import ClipEmbedder
 from .timeline import SUFFIX, Analysis
-
+from ..workers import run_jobs, runs_here, threads_per_worker
 
 
 @dataclass(frozen=True)
@@ -161,39 +159,33 @@ def run_analysis(
     if not todo:
         return report
 
-    cpus = os.cpu_count() or 1
-    workers = max(1, min(workers, len(todo)))
     bar = tqdm(total=len(todo), unit="video", desc="analyse", disable=None if progress else True, file=sys.stderr)
 
-    def record(job: Job, error: tuple[str, str] | None) -> None:
+    def record(result: tuple[Job, tuple[str, str] | None]) -> None:
+        job, error = result
         (report.failed.append(error) if error else report.done.append(job))
         bar.update(1)
 
+    def run_here(job: Job) -> tuple[Job, tuple[str, str] | None]:
+        """One job in this process, with a progress bar over the video's seconds."""
+        name = os.path.basename(job.source)[-40:]
+        with tqdm(unit="s", desc=name, leave=False, disable=bar.disable, file=sys.stderr) as inner:
+
+            def tick(t: float, duration: float) -> None:
+                done = int(t) + 1
+                inner.total = max(int(math.ceil(duration)), done)
+                inner.update(done - inner.n)
+
+            return _run_job(job, tick)
+
+    here = runs_here(workers, len(todo))
+    threads = threads_per_worker(min(workers, len(todo)))
+    if not here:
+        embedder = None  # each worker loads its own copy
+    _WORKER.update(settings=settings, embedder=embedder, note=note)
     try:
-        if workers == 1:
-            _WORKER.update(settings=settings, embedder=embedder, note=note)
-            for job in todo:
-                name = os.path.basename(job.source)[-40:]
-                with tqdm(unit="s", desc=name, leave=False, disable=bar.disable, file=sys.stderr) as inner:
-
-                    def tick(t: float, duration: float, inner=inner) -> None:
-                        done = int(t) + 1
-                        inner.total = max(int(math.ceil(duration)), done)
-                        inner.update(done - inner.n)
-
-                    record(*_run_job(job, tick))
-        else:
-            embedder = None  # each worker loads its own copy
-            worker_settings = AnalysisSettings(**{**settings.__dict__, "threads": max(1, cpus // workers)})
-            with ProcessPoolExecutor(
-                workers,
-                mp_context=get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(worker_settings, note is None and settings.clip is not None, max(1, cpus // workers)),
-            ) as pool:
-                futures = [pool.submit(_run_job, job) for job in todo]
-                for fut in as_completed(futures):
-                    record(*fut.result())
+        run_jobs(todo, run_here if here else _run_job, record, workers=workers, initializer=_init_worker,
+                 initargs=(replace(settings, threads=threads), note is None and settings.clip is not None, threads))
     finally:
         bar.close()
         _WORKER.clear()

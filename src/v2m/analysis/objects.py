@@ -43,10 +43,11 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
-from .shot_objects import StadShot
 from ..errors import MediaError
-from .semantic import resolve_device
+from .semantic import ClipEmbedder, resolve_device
+from .shot_objects import StadShot
 
 DEFAULT_SAM = "facebook/sam-vit-base"
 SAM_ALIASES = {"base": "facebook/sam-vit-base", "large": "facebook/sam-vit-large", "huge": "facebook/sam-vit-huge"}
@@ -376,35 +377,52 @@ def read_frames_at(video: str, times: list[float], longest: int = LONGEST_SIDE, 
     return [last if f is None else f for f in out]
 
 
+class ObjectDecomposer:
+    """SAM and CLIP, loaded once, decomposing any number of videos (the module docstring): the
+    one driver of ``v2m analyze --objects``, ``v2m prepare --model stad`` and the ControllableV2M
+    generator. ``segmenter`` / ``embedder`` replace SAM / CLIP (loaded from ``sam`` / ``clip``
+    otherwise); ``flag`` is the command's option that turns the objects off, named when the
+    weights cannot be loaded."""
+
+    def __init__(self, sam: str = DEFAULT_SAM, clip: str = "stad", device: str = "auto", n_objects: int = 5, *,
+                 segmenter: Segmenter | None = None, embedder=None, flag: str = ""):
+        self.segmenter = segmenter or SamSegmenter(sam, device=device, flag=flag)
+        self.embedder = embedder or ClipEmbedder(clip, device=device, flag=flag)
+        self.n_objects = n_objects
+
+    def __call__(self, video: str, shots, duration: float, *, progress: bool = False,
+                 keep_masks: list | None = None) -> list[StadShot]:
+        """The video's shots as ControllableV2M objects, in order, covering its ``ceil(duration)``
+        seconds. ``shots``: ``[N, 2]`` (start, end) seconds from the video's analysis.
+        ``keep_masks``: a list that receives each shot's first frame and object masks (for
+        :func:`mask_overview`)."""
+        plan = sample_times(shots, duration)
+        times = [t for _, ts in plan for t in ts]
+        bar = tqdm(total=len(times) + len(plan), desc=f"objects {os.path.basename(video)}", unit="frame",
+                   disable=None if progress else True, leave=False)
+        try:
+            frames = read_frames_at(video, times, progress=bar.update)
+            out, k = [], 0
+            for _, ts in plan:
+                out.append(describe_shot(frames[k : k + len(ts)], self.segmenter, self.embedder, self.n_objects,
+                                         keep_masks=keep_masks))
+                k += len(ts)
+                bar.update(1)
+        finally:
+            bar.close()
+        return out
+
+    def of_analysis(self, analysis, **kwargs) -> list[StadShot]:
+        """The decomposition of the video an :class:`~v2m.analysis.timeline.Analysis` describes."""
+        return self(analysis.meta["source"]["path"], analysis.shots, analysis.duration, **kwargs)
+
+
 def decompose(video: str, shots, duration: float, *, sam: str = DEFAULT_SAM, clip: str = "stad",
               device: str = "auto", n_objects: int = 5, segmenter: Segmenter | None = None, embedder=None,
               progress: bool = False, keep_masks: list | None = None) -> list[StadShot]:
-    """The video's shots as ControllableV2M objects (module docstring), in order, covering its
-    ``ceil(duration)`` seconds. ``shots``: ``[N, 2]`` (start, end) seconds from the video's
-    analysis. ``segmenter`` / ``embedder`` replace SAM / CLIP (loaded from ``sam`` / ``clip``
-    otherwise). ``keep_masks``: a list that receives each shot's first frame and object masks
-    (for :func:`mask_overview`)."""
-    from tqdm.auto import tqdm
-
-    if segmenter is None or embedder is None:
-        from .semantic import ClipEmbedder
-
-        segmenter = segmenter or SamSegmenter(sam, device=device)
-        embedder = embedder or ClipEmbedder(clip, device=device)
-    plan = sample_times(shots, duration)
-    times = [t for _, ts in plan for t in ts]
-    bar = tqdm(total=len(times) + len(plan), desc=f"objects {os.path.basename(video)}", unit="frame",
-               disable=None if progress else True, leave=False)
-    try:
-        frames = read_frames_at(video, times, progress=bar.update)
-        out, k = [], 0
-        for _, ts in plan:
-            out.append(describe_shot(frames[k : k + len(ts)], segmenter, embedder, n_objects, keep_masks=keep_masks))
-            k += len(ts)
-            bar.update(1)
-    finally:
-        bar.close()
-    return out
+    """One video's decomposition: :class:`ObjectDecomposer` for a single call."""
+    decomposer = ObjectDecomposer(sam, clip, device, n_objects, segmenter=segmenter, embedder=embedder)
+    return decomposer(video, shots, duration, progress=progress, keep_masks=keep_masks)
 
 
 def mask_overview(frames_and_masks: list[tuple[np.ndarray, list[np.ndarray]]], width: int = 256) -> np.ndarray:

@@ -13,6 +13,7 @@ the datasets live beside that type.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,30 @@ def save_stad_clip(shots: list[StadShot], folder: str | os.PathLike) -> None:
                      s_pos=shot.start[..., None].astype(np.float64), position=shot.position.astype(np.float64))
         with atomic_path(folder / f"{i}.pt", suffix=".pt") as tmp:
             torch.save(torch.from_numpy(np.ascontiguousarray(shot.semantic)).half(), tmp)
+
+
+def write_analyses_objects(analyses: list, outputs: list[str], decomposer, progress: bool = True
+                           ) -> list[tuple[str, str]]:
+    """``v2m analyze --objects``: each analysed video's decomposition (``decomposer``, an
+    :class:`~v2m.analysis.objects.ObjectDecomposer`) as ``<name>.objects/`` beside its analysis
+    file ``outputs[i]`` (:func:`write_objects`). Returns the failures, (path, reason)."""
+    from tqdm.auto import tqdm
+
+    from ..analysis.timeline import SUFFIX
+
+    failed = []
+    pairs = list(zip(analyses, outputs))
+    for analysis, out in tqdm(pairs, desc="objects", unit="video", disable=None if progress and len(pairs) > 1 else True,
+                              file=sys.stderr):
+        video = analysis.meta["source"]["path"]
+        folder = (out[: -len(SUFFIX)] if out.endswith(SUFFIX) else out) + ".objects"
+        try:
+            masks = []
+            shots = decomposer.of_analysis(analysis, progress=progress, keep_masks=masks)
+            write_objects(shots, masks, folder, video)
+        except V2MError as e:
+            failed.append((e.path or video, e.message))
+    return failed
 
 
 def write_objects(shots: list[StadShot], masks: list[tuple[np.ndarray, list[np.ndarray]]], folder: str | os.PathLike,

@@ -54,9 +54,7 @@ import json
 import os
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +62,15 @@ import numpy as np
 from .. import music
 from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import load_embedder
+from ..analysis.objects import ObjectDecomposer
+from ..analysis.semantic import ClipEmbedder
 from ..analysis.pipeline import content_key
 from ..codecs import MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic
 from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, quantize_pcm16, read_audio, write_wav
 from ..analysis.shot_objects import pack_shots, window_shots
+from ..workers import run_jobs, runs_here, threads_per_worker
 
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
 TIMELINE_KEYS = ("scene_cut", "pseudo_beat", "motion", "color_hist", "brightness", "saturation", "warmth")
@@ -152,10 +153,11 @@ def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarr
 
 
 def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None,
-                   key: str | None = None, codec: AudioCodec | None = None, segmenter=None) -> list[dict]:
+                   key: str | None = None, codec: AudioCodec | None = None,
+                   objects: ObjectDecomposer | None = None) -> list[dict]:
     """Analyse one source and write its clips; returns the manifest rows (see module docstring).
     ``key`` is the source's content key when already computed; ``codec`` adds codec targets;
-    ``segmenter`` (SAM, with ``embedder`` for CLIP) adds the objects."""
+    ``objects`` (SAM and CLIP, for a stad dataset) adds the objects."""
     key = key or content_key(video)
     sid = source_id(video, key)
     done_path = Path(out_dir) / "sources" / f"{sid}.json"
@@ -170,11 +172,8 @@ def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder
     split = split_of(key, settings.splits)
     codec_row = None if codec is None else {**asdict(codec.info), "frame_rate": codec.info.frame_rate}
     shots = None
-    if segmenter is not None and embedder is not None and settings.model == "stad":
-        from ..analysis.objects import decompose
-
-        shots = decompose(video, analysis.shots, analysis.duration, segmenter=segmenter, embedder=embedder,
-                          n_objects=settings.n_objects)
+    if objects is not None and settings.model == "stad":
+        shots = objects.of_analysis(analysis)
     rows = []
     for k, (start, length) in enumerate(clip_spans(duration, settings.clip_seconds, settings.min_seconds)):
         # the clip as its wav file will hold it, so that targets recomputed from the file agree
@@ -235,19 +234,19 @@ def open_codec(settings: PrepareSettings, required: bool, warn=print) -> AudioCo
         return None
 
 
-def open_segmenter(settings: PrepareSettings, required: bool, warn=print):
-    """SAM for the objects of a stad dataset (with the analysis CLIP, which must load too), or
-    None. When either cannot be loaded: raises if ``required``, else warns once and the dataset
-    goes without objects (a later run adds them)."""
+def open_objects(settings: PrepareSettings, embedder: ClipEmbedder | None, required: bool,
+                 warn=print) -> ObjectDecomposer | None:
+    """SAM, with the analysis CLIP ``embedder``, for the objects of a stad dataset, or None.
+    When either is missing: raises if ``required``, else warns once and the dataset goes
+    without objects (a later run adds them)."""
     if settings.model != "stad" or settings.sam is None:
         return None
-    from ..analysis.objects import SamSegmenter
-
     try:
-        if settings.analysis.clip is None:
-            raise WeightsUnavailable("the objects need CLIP (ViT-L/14-336); drop --no-clip or use --no-objects")
-        load_embedder(settings.analysis, required=True)
-        return SamSegmenter(settings.sam, device=settings.analysis.device, flag="--no-objects")
+        if embedder is None:
+            raise WeightsUnavailable("the objects need CLIP (ViT-L/14-336): drop --no-clip, give a --clip that "
+                                     "loads, or use --no-objects")
+        return ObjectDecomposer(settings.sam, device=settings.analysis.device, n_objects=settings.n_objects,
+                                embedder=embedder, flag="--no-objects")
     except WeightsUnavailable as e:
         if required:
             raise
@@ -258,22 +257,22 @@ def open_segmenter(settings: PrepareSettings, required: bool, warn=print):
 _WORKER: dict = {}
 
 
-def _init_worker(settings: PrepareSettings, with_codec: bool, torch_threads: int = 0,
-                 with_objects: bool = False) -> None:
+def _init_worker(settings: PrepareSettings, with_codec: bool, torch_threads: int, with_objects: bool) -> None:
+    """A worker process loads its own CLIP, codec and SAM (what the main process found loadable)."""
     import torch
 
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
+    torch.set_num_threads(torch_threads)
     embedder, note = load_embedder(settings.analysis, required=False, warn=lambda _: None)
     codec = open_codec(settings, required=True) if with_codec else None
-    segmenter = open_segmenter(settings, required=True) if with_objects else None
-    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec, segmenter=segmenter)
+    objects = open_objects(settings, embedder, required=True) if with_objects else None
+    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec, objects=objects)
 
 
-def _run(video: str, key: str, out_dir: str) -> tuple[str, str | None]:
+def _run(job: tuple[str, str, str]) -> tuple[str, str | None]:
+    video, key, out_dir = job
     try:
         prepare_source(video, out_dir, _WORKER["settings"], _WORKER["embedder"], _WORKER["note"], key=key,
-                       codec=_WORKER["codec"], segmenter=_WORKER["segmenter"])
+                       codec=_WORKER["codec"], objects=_WORKER["objects"])
         return video, None
     except V2MError as e:
         return video, e.message
@@ -365,12 +364,14 @@ def publish_manifest(out_dir: str, settings: PrepareSettings, shard: tuple[int, 
 
 
 def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, workers: int = 1,
-                shard: tuple[int, int] = (0, 1), progress: bool = True, codec_required: bool = False,
-                objects_required: bool = False, warn=None) -> tuple[dict, list[tuple[str, str]]]:
+                shard: tuple[int, int] = (0, 1), progress: bool = True, clip_required: bool = False,
+                codec_required: bool = False, objects_required: bool = False,
+                warn=None) -> tuple[dict, list[tuple[str, str]]]:
     """Prepare every source of ``inputs`` (this shard's share) into ``out_dir``; returns the
-    dataset summary and the failures. ``codec_required`` / ``objects_required``: fail
-    (WeightsUnavailable) when the codec / SAM and CLIP weights cannot be loaded instead of
-    preparing without codec targets / objects."""
+    dataset summary and the failures. ``clip_required`` / ``codec_required`` /
+    ``objects_required``: fail (WeightsUnavailable) when CLIP / the codec / SAM cannot be loaded
+    instead of preparing without semantics / codec targets / objects. Each model is loaded once
+    here (and once more in each worker process when ``workers`` > 1)."""
     from tqdm.auto import tqdm
 
     warn = warn or (lambda line: print(line, file=sys.stderr))
@@ -379,13 +380,12 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
     sources, failed = _find_sources(inputs)
     if not sources and not failed:
         raise nothing_found(inputs, VIDEO_EXTENSIONS)
+    embedder, note = load_embedder(settings.analysis, required=clip_required, warn=warn)
     codec = open_codec(settings, codec_required, warn)
-    with_codec = codec is not None
-    segmenter = open_segmenter(settings, objects_required, warn)
-    with_objects = segmenter is not None
+    objects = open_objects(settings, embedder, objects_required, warn)
     _shard_marker(out_dir, shard).unlink(missing_ok=True)  # at work: an earlier run's marker no longer holds
     i, n = shard
-    todo = []  # (video, content key): each source is hashed once
+    todo = []  # (video, content key, out_dir): each source is hashed once
     for video in sources[i::n]:
         try:
             key = content_key(video)
@@ -395,26 +395,23 @@ def run_prepare(inputs: list[str], out_dir: str, settings: PrepareSettings, *, w
         except OSError as e:
             failed.append((video, f"cannot be read ({e.strerror or e})"))
             continue
-        if not _is_done(video, key, out_dir, settings, with_codec, with_objects):
-            todo.append((video, key))
+        if not _is_done(video, key, out_dir, settings, codec is not None, objects is not None):
+            todo.append((video, key, out_dir))
     bar = tqdm(total=len(todo), unit="video", desc="prepare", disable=None if progress else True, file=sys.stderr)
+
+    def record(result: tuple[str, str | None]) -> None:
+        video, message = result
+        if message:
+            failed.append((video, message))
+        bar.update(1)
+
+    with_codec, with_objects = codec is not None, objects is not None
+    if not runs_here(workers, len(todo)):
+        embedder = codec = objects = None  # each worker loads its own copy
+    _WORKER.update(settings=settings, embedder=embedder, note=note, codec=codec, objects=objects)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            _init_worker(settings, with_codec=False)
-            _WORKER.update(codec=codec, segmenter=segmenter)
-            for video, key in todo:
-                failed += [(v, m) for v, m in [_run(video, key, out_dir)] if m]
-                bar.update(1)
-        else:
-            del codec, segmenter  # each worker loads its own copy
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                     initargs=(settings, with_codec, threads, with_objects)) as pool:
-                for fut in as_completed([pool.submit(_run, v, k, out_dir) for v, k in todo]):
-                    video, message = fut.result()
-                    if message:
-                        failed.append((video, message))
-                    bar.update(1)
+        run_jobs(todo, _run, record, workers=workers, initializer=_init_worker,
+                 initargs=(settings, with_codec, threads_per_worker(min(workers, len(todo))), with_objects))
     finally:
         bar.close()
         _WORKER.clear()

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 
+from ...analysis.objects import DEFAULT_SAM, ObjectDecomposer
 from ...analysis.shot_objects import StadShot, clip_tensors, window_shots
 from ...errors import V2MError
 from ..base import GeneratedMusic, GenerationRequest
@@ -43,7 +44,7 @@ class StadGenerator:
 
     card = MODELS["stad"]
     name = card.name
-    embedder = None  # its semantics are per object, from its own CLIP (``self.clip``)
+    embedder = None  # its semantics are per object, from the decomposition's own CLIP
 
     def __init__(self, options: StadOptions = StadOptions(), device: str = "auto", window: int = 30,
                  overlap: int = 10, pipeline: StadPipeline | None = None, decompose=None):
@@ -54,26 +55,18 @@ class StadGenerator:
         self.cfg_scale, self.window, self.overlap = options.cfg_scale, window, overlap
         self._decompose = decompose
         if decompose is None:  # SAM and CLIP load now: missing weights fail before any video is read
-            from ...analysis.objects import DEFAULT_SAM, SamSegmenter
-            from ...analysis.semantic import ClipEmbedder
-
-            dev = str(self.pipeline.device)
-            self.segmenter = SamSegmenter(options.sam or DEFAULT_SAM, device=dev)
-            self.clip = ClipEmbedder(options.clip or "stad", device=dev)
-            want = self.pipeline.config.video.semantic_dim
-            if self.clip.dim != want:
-                raise V2MError(f"CLIP {self.clip.source} gives {self.clip.dim} values; this model was trained on "
+            self.objects = ObjectDecomposer(options.sam or DEFAULT_SAM, options.clip or "stad",
+                                            device=str(self.pipeline.device))
+            clip, want = self.objects.embedder, self.pipeline.config.video.semantic_dim
+            if clip.dim != want:
+                raise V2MError(f"CLIP {clip.source} gives {clip.dim} values; this model was trained on "
                                f"{want} (ControllableV2M uses CLIP ViT-L/14-336: --clip stad)")
 
     def decompose(self, analysis) -> list[StadShot]:
-        """The video's shots and objects (:func:`v2m.analysis.objects.decompose`), from its analysis."""
+        """The video's shots and objects, from its analysis."""
         if self._decompose is not None:
             return self._decompose(analysis)
-        from ...analysis.objects import decompose
-
-        path = analysis.meta["source"]["path"]
-        return decompose(path, analysis.shots, analysis.duration, segmenter=self.segmenter, embedder=self.clip,
-                         progress=True)
+        return self.objects.of_analysis(analysis, progress=True)
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
