@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))  # synthetic.py
+
 
 def peak_rss_mb() -> float:
     """This process's own peak resident memory. (ru_maxrss is not used: Linux carries the
@@ -72,7 +74,7 @@ def measure_pair(video: str, repeats: int, clip_dir: str | None = None) -> tuple
 
 
 def make_video(path: str, seconds: float, size: tuple[int, int]) -> None:
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     cuts = [float(t) for t in range(4, int(seconds), 4)]
     pulses = [t + 1.5 for t in range(0, int(seconds), 2)]

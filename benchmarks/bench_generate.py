@@ -17,11 +17,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))  # synthetic.py
+
 
 def make_video(path: str, seconds: float) -> None:
     import numpy as np
 
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     rng = np.random.default_rng(1)
     cuts = np.cumsum(rng.uniform(1.5, 6.0, size=int(seconds)))  # irregular cuts, as edited footage

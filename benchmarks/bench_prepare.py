@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))  # synthetic.py
+
 _CHILD = """
 import sys
 from v2m.cli import main
@@ -35,7 +37,7 @@ def make_sources(folder: str, n: int = 4, seconds: float = 120.0) -> None:
     import numpy as np
 
     from v2m.media import write_wav
-    from v2m.synthetic import corpus_music, write_video
+    from synthetic import corpus_music, write_video
 
     music = corpus_music("bach/bwv66.6", bpm=60, seconds=seconds)
     for i in range(n):

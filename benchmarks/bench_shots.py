@@ -2,7 +2,7 @@
 
     python benchmarks/bench_shots.py            # 54 edits, 324 cuts (about a minute on 2 cores)
 
-Each edit (v2m.synthetic) has six hard cuts, a panning texture under film grain, sudden motion
+Each edit (tests/synthetic.py) has six hard cuts, a panning texture under film grain, sudden motion
 (a square that jumps) and, from 8 % brightness up, two-frame flashes that are not cuts. Three
 kinds: shots of one blue hue (`blue`, light and shade only), mixed night-time colours (`night`),
 both at 5-15 % brightness, and bright shots of the default palette (`bright`); at 64x48, 128x72
@@ -16,6 +16,9 @@ import argparse
 import os
 import tempfile
 import time
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))  # synthetic.py
 
 FPS = 25.0
 CUTS = [0.8, 1.76, 2.6, 3.52, 4.4, 5.24]
@@ -26,7 +29,7 @@ SIZES = [(64, 48), (128, 72), (256, 144)]
 
 
 def write_edit(path: str, kind: str, level: float, size: tuple[int, int], seed: int):
-    from v2m.synthetic import write_dark_edit, write_video
+    from synthetic import write_dark_edit, write_video
 
     flashes = FLASHES if kind == "bright" or level >= 0.08 else []
     common = dict(duration=6.0, fps=FPS, size=size, cut_times=CUTS, pulse_times=PULSES, flash_times=flashes,

@@ -22,6 +22,10 @@ import time
 import torch
 
 from v2m.models.stad import LMConfig, Stad, StadConfig, VideoConfig
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))  # synthetic.py
 
 
 def main() -> None:
@@ -73,7 +77,7 @@ def bench_decompose(device: str) -> None:
 
     from v2m.analysis.objects import MaskSettings, SamSegmenter, decompose
     from v2m.analysis.semantic import ClipEmbedder
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     device = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ["TORCH_HOME"] = os.path.join(_HF_HOME, "torch")  # no cached single-file checkpoints either
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from v2m.synthetic import write_video  # noqa: E402
+from synthetic import write_video  # noqa: E402
 
 FPS = 25.0
 CUTS = [2.0, 4.2]

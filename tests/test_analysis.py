@@ -12,7 +12,7 @@ from v2m.analysis.color import color_descriptors, color_histogram, hsv_histogram
 from v2m.analysis.rhythm import per_second_flags, per_second_max
 from v2m.analysis.shots import transitions_from_probabilities
 from v2m.media import probe
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 FRAME = 1.0 / FPS
 

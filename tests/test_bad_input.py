@@ -14,7 +14,7 @@ import pytest
 from v2m.cli import build_parser, main
 from v2m.fsutil import _HOST, atomic_set, remove_stale_parts
 from v2m.media import read_comment
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from v2m.analysis import Analysis
 from v2m.analysis.batch import parse_shard, plan_jobs
 from v2m.cli import main
-from v2m.synthetic import write_audio_only, write_image, write_video
+from synthetic import write_audio_only, write_image, write_video
 
 
 def run(capsys, *argv):

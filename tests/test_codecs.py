@@ -13,7 +13,7 @@ import torch
 from v2m.cli import main
 from v2m.codecs import OobleckCodec, load_codec
 from v2m.errors import WeightsUnavailable
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 
 def _tone(seconds: float, sr: int, channels: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from v2m.cli import main
 from v2m.data.datasets import DiffV2MDataset
-from v2m.synthetic import corpus_music, write_video
+from synthetic import corpus_music, write_video
 from v2m.media import write_wav
 
 

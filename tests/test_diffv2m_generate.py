@@ -87,7 +87,7 @@ def test_our_folder_round_trip(tiny_pipeline):
 def test_generate_with_diffv2m_end_to_end(tiny_pipeline, tiny_clip, tmp_path, capsys):
     from v2m.cli import main
     from v2m.media import probe, read_audio
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     folder = tiny_pipeline[0]
     video = write_video(tmp_path / "v.mp4", duration=40.0, fps=5, size=(64, 48), cut_times=[7.0, 19.0, 33.0]).path
@@ -108,7 +108,7 @@ def test_generate_with_diffv2m_end_to_end(tiny_pipeline, tiny_clip, tmp_path, ca
 
 def test_diffv2m_needs_its_weights(tmp_path, capsys):
     from v2m.cli import main
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     video = write_video(tmp_path / "v.mp4", duration=3.0, fps=5, size=(64, 48)).path
     code = main(["generate", str(video), "--model", "diffv2m", "-o", str(tmp_path / "o.mp4")])
@@ -150,7 +150,7 @@ def test_an_official_checkpoint_takes_its_config_from_beside_it_or_config(tmp_pa
     from fixture_paths import OFFICIAL
 
     from v2m.cli import main
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     video = str(write_video(tmp_path / "v.mp4", duration=2.0, fps=5, size=(64, 48)).path)
     ckpt = tmp_path / "weights" / "model.ckpt"
@@ -187,7 +187,7 @@ def test_the_official_checkpoint_loads_with_a_config_given(tmp_path):
 def test_colour_width_is_checked_against_the_analysis(tiny_pipeline, tiny_clip, tmp_path, capsys):
     from v2m.cli import main
     from v2m.models.diffv2m.pipeline import DiffV2MPipeline
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     p = DiffV2MPipeline.load(str(tiny_pipeline[0]), device="cpu", weights="online")
     config = replace(p.config, conditioning=replace(p.config.conditioning, color_dim=48))
@@ -210,7 +210,7 @@ def test_a_checkpoint_whose_vae_encoder_diffusers_cannot_build_still_generates(t
     from v2m.media import probe
     from v2m.models.diffv2m.pipeline import DiffV2MPipeline
     from v2m.models.diffv2m.vae import OfficialVAE, OobleckDecoderOnly
-    from v2m.synthetic import write_video
+    from synthetic import write_video
     from v2m.train.diffv2m import DiffV2MModule
 
     vae_config = copy.deepcopy(TINY_VAE)

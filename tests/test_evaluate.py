@@ -9,7 +9,7 @@ import pytest
 
 from v2m.cli import main
 from v2m.media import mux_music, write_wav
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 SR = 44100
 CUTS = [1.0, 2.0, 3.0]

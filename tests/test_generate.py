@@ -17,7 +17,7 @@ from v2m.soundtrack import generate
 from v2m.media import read_audio
 from v2m.models.composer import compose, find_soundfont
 from v2m.render import integrated_loudness
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 # Cuts at irregular times, 1.9-2.9 s apart: no single tempo fits them all, so landing them on
 # beats needs the tempo search and the bends.
@@ -230,7 +230,7 @@ def test_control_parsing():
 
 
 def test_bad_inputs_and_no_overwrite(scene, tmp_path, capsys):
-    from v2m.synthetic import write_audio_only
+    from synthetic import write_audio_only
 
     audio_only = write_audio_only(tmp_path / "a.m4a")
     for path, problem in ((str(tmp_path / "missing.mp4"), "file not found"),

@@ -24,7 +24,7 @@ from v2m.evaluate.imagebind import (
     kaldi_fbank,
     video_views,
 )
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 SR = 16000
 TINY = ImageBindConfig(vision_width=32, vision_depth=1, vision_heads=2, audio_width=32, audio_depth=2, audio_heads=2,

@@ -20,7 +20,7 @@ LAYERS = [
     ("data", "train"),  # datasets and training, beside the models
     ("evaluate",),
     ("soundtrack",),  # `v2m generate`: analysis -> model -> render -> mux
-    ("cli", "__init__", "__main__", "synthetic"),  # the user's entry points; test and benchmark support
+    ("cli", "__init__", "__main__"),  # the user's entry points
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -16,7 +16,7 @@ import pytest
 from v2m import media
 from v2m.cli import main
 from v2m.errors import MediaError
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 
 def _encoder(name: str):

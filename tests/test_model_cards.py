@@ -73,7 +73,7 @@ def test_get_generator_builds_from_the_options_object(tmp_path):
 
 def test_a_control_the_model_ignores_is_one_warning(tmp_path, capsys):
     from v2m.cli import main
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     video = write_video(tmp_path / "v.mp4", duration=2.0, size=(64, 48), cut_times=[1.0]).path
     code = main(["generate", video, "-o", str(tmp_path / "o.mp4"), "--video-control", "0,0,area,2", "--no-midi",
@@ -84,3 +84,18 @@ def test_a_control_the_model_ignores_is_one_warning(tmp_path, capsys):
     assert warnings == ["v2m: warning: --model composer does not use --video-control area/position; ignored"]
     summary = [line for line in err.splitlines() if line.startswith(str(tmp_path / "o.mp4"))]
     assert len(summary) == 1 and re.search(r": 2\.0 s, [A-G][#b]? (major|minor), [\d.]+ BPM, \S+", summary[0]), err
+
+
+def test_one_device_resolver():
+    import torch
+
+    from v2m import codecs, weights
+    from v2m.analysis import objects, semantic
+    from v2m.models.diffv2m import pipeline as diffv2m_pipeline
+    from v2m.models.stad import pipeline as stad_pipeline
+
+    auto = weights.resolve_device("auto")
+    assert auto == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert weights.resolve_device("cpu") == torch.device("cpu") and weights.resolve_device("cuda:1").index == 1
+    for module in (codecs, semantic, objects, diffv2m_pipeline, stad_pipeline):
+        assert module.resolve_device is weights.resolve_device, module.__name__

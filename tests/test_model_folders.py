@@ -53,7 +53,7 @@ def one_line(capsys, code: int, *parts: str) -> str:
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     return str(write_video(tmp_path_factory.mktemp("video") / "v.mp4", duration=2.0, fps=5, size=(64, 48),
                            audio=True).path)

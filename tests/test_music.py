@@ -7,7 +7,7 @@ import pytest
 
 from v2m import music
 from v2m.media import read_audio, write_wav
-from v2m.synthetic import corpus_music
+from synthetic import corpus_music
 
 SR = 44100
 

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from v2m.cli import build_parser, main
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 MISSING = "/nonexistent/v2m-weights"  # a path that is no directory: the loaders refuse at once
 

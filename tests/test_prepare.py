@@ -18,7 +18,7 @@ from v2m.data.official import load_stad_clip
 from v2m.data.prepare import clip_spans, split_of
 from v2m.errors import V2MError
 from v2m.media import read_audio, write_wav
-from v2m.synthetic import corpus_music, write_video
+from synthetic import corpus_music, write_video
 
 from fixture_paths import STAD_EXAMPLE as FIXTURE
 

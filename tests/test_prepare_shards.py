@@ -13,7 +13,7 @@ from v2m.analysis import AnalysisSettings
 from v2m.data import prepare
 from v2m.data.prepare import PrepareSettings, run_prepare, sources_digest
 from v2m.fsutil import write_bytes_atomic
-from v2m.synthetic import write_video
+from synthetic import write_video
 
 SECONDS = (2.0, 3.0, 4.0, 5.0)  # one-second clips: 14 in all
 SETTINGS = PrepareSettings(clip_seconds=1.0, min_seconds=1.0, analysis=AnalysisSettings(clip=None))

@@ -1,6 +1,6 @@
 """Hard cuts in dark footage, and no false cuts on motion or flashes (issue 13).
 
-The edits are generated (v2m.synthetic): each shot has its own texture, the texture pans, a square
+The edits are generated (tests/synthetic.py): each shot has its own texture, the texture pans, a square
 jumps at the pulses (sudden motion), and a flash lights up two frames without a cut. PySceneDetect's
 ContentDetector on the raw frames finds almost none of the dark cuts and calls every flash a cut.
 """
@@ -12,7 +12,7 @@ import pytest
 
 from v2m.analysis import AnalysisSettings, analyze_video
 from v2m.analysis.shots import normalise_contrast
-from v2m.synthetic import write_dark_edit, write_video
+from synthetic import write_dark_edit, write_video
 
 FPS = 25.0
 FRAME = 1.0 / FPS

@@ -250,7 +250,7 @@ def test_generate_with_stad_end_to_end(tmp_path, tiny_encodec, tiny_sam, tiny_cl
     from v2m.codecs import EncodecCodec
     from v2m.media import probe, read_audio
     from v2m.models.stad.pipeline import StadPipeline
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     torch.manual_seed(0)
     config = tiny_config(semantic_dim=24)  # the tiny CLIP's embedding size

@@ -20,7 +20,7 @@ from v2m.errors import V2MError
 from v2m.models.diffv2m import DiffV2M
 from v2m.models.diffv2m.pipeline import DiffV2MPipeline
 from v2m.models.diffv2m.vae import OfficialVAE, oobleck_kwargs
-from v2m.synthetic import write_video
+from synthetic import write_video
 from v2m.train.diffv2m import EMA, VAL_TIMES, DiffV2MModule, ema_decay, fit, inverse_lr_factor, validation_loss
 
 # the tiny VAE of conftest's tiny_oobleck_repo, as an official pretransform config

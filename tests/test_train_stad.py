@@ -50,7 +50,7 @@ def test_v2m_train_stad_command(tmp_path, tiny_encodec, tiny_sam, tiny_clip, cap
 
     from v2m.cli import main
     from v2m.models.stad.pipeline import StadPipeline
-    from v2m.synthetic import write_video
+    from synthetic import write_video
 
     src = tmp_path / "src"
     src.mkdir()

@@ -539,8 +539,8 @@ def _evaluate_parser(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .analysis.semantic import resolve_device
     from .evaluate.embedders import FAMILIES
+    from .weights import resolve_device
     from .evaluate.run import run_evaluation
 
     def spec(value):
@@ -549,7 +549,7 @@ def cmd_evaluate(args) -> int:
     embedders = {family: spec(getattr(args, family)) for family in FAMILIES}
     report = run_evaluation(args.generated, args.reference, args.videos, args.output, embedders=embedders,
                             max_length_diff=args.max_length_diff, panns_rate=args.panns_rate,
-                            device=resolve_device(args.device), progress=not args.quiet)
+                            device=str(resolve_device(args.device)), progress=not args.quiet)
     if not args.quiet:
         print(f"evaluated {len(report.clips)} clip(s) -> {os.path.join(args.output, 'report.md')}", file=sys.stderr)
         for name, reason in report.not_computed.items():

@@ -26,19 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .weights import load_pretrained
+from .weights import load_pretrained, resolve_device
 
 ENCODEC_DEFAULT = "facebook/encodec_32khz"
 OOBLECK_DEFAULT = "stabilityai/stable-audio-open-1.0"
 _VAE_SUBFOLDER_REPOS = {"stabilityai/stable-audio-open-1.0", "stabilityai/stable-audio-open-small"}
-
-
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _conform(audio: np.ndarray, sr: int, target_sr: int, channels: int) -> np.ndarray:
@@ -110,7 +102,7 @@ class EncodecCodec(AudioCodec):
         cfg = model.config
         info = CodecInfo("encodec", source, int(cfg.sampling_rate), int(cfg.audio_channels),
                          int(np.prod(cfg.upsampling_ratios)), cls.kind)
-        return cls(model, info, _device(device))
+        return cls(model, info, resolve_device(device))
 
     @property
     def bandwidth(self) -> float:
@@ -160,7 +152,7 @@ class OobleckCodec(AudioCodec):
         cfg = model.config
         info = CodecInfo("oobleck", source, int(cfg.sampling_rate), int(cfg.audio_channels),
                          int(np.prod(cfg.downsampling_ratios)), cls.kind)
-        return cls(model, info, _device(device))
+        return cls(model, info, resolve_device(device))
 
     def encode(self, audio: np.ndarray, sr: int) -> dict[str, np.ndarray]:
         import torch

@@ -18,6 +18,15 @@ from urllib.parse import urlparse
 from .errors import WeightsUnavailable
 
 
+def resolve_device(name: str = "auto"):
+    """The torch device called ``name``: ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def looks_like_path(source: str) -> bool:
     """A directory path rather than a hub id (``org/name``)."""
     return source.startswith((".", "/", "~")) or source.count("/") > 1

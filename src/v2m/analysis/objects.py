@@ -46,7 +46,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import MediaError
-from .semantic import ClipEmbedder, resolve_device
+from ..weights import resolve_device
+from .semantic import ClipEmbedder
 from .shot_objects import StadShot
 
 DEFAULT_SAM = "facebook/sam-vit-base"

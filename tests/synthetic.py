@@ -185,7 +185,7 @@ def write_dark_edit(path: str | os.PathLike, *, palette: str = "night", level: f
 
 
 def _write_tone(container, stream, duration: float, freq: float = 440.0) -> None:
-    from .media import encode_audio
+    from v2m.media import encode_audio
 
     sr = 44100
     wave = (0.2 * np.sin(2 * np.pi * freq * np.arange(int(duration * sr)) / sr)).astype(np.float32)
@@ -231,8 +231,8 @@ def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float 
     quarter notes per minute with a General MIDI soundfont, cut to ``seconds``."""
     from music21 import corpus
 
-    from .models.composer.score import Note, Part, Score, find_soundfont
-    from .theory import parse_key
+    from v2m.models.composer.score import Note, Part, Score, find_soundfont
+    from v2m.theory import parse_key
 
     score = corpus.parse(piece)
     if hasattr(score, "scores"):
