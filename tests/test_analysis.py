@@ -233,7 +233,7 @@ def test_progress_is_reported_once_per_second(events_video):
 def test_clip_frames_are_upright_and_bounded(videos):
     import av
 
-    from v2m.analysis.pipeline import _clip_input
+    from v2m.analysis.video import _clip_input
 
     frame = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="rgb24")
     assert _clip_input(frame, 0, 224).shape == (224, 299, 3)  # shortest side reduced, aspect kept

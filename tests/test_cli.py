@@ -208,7 +208,7 @@ def test_export_to_the_official_diffv2m_layout(events_video, tmp_path, capsys):
 
 def test_clip_semantics_from_a_local_directory(events_video, tiny_clip, tmp_path, capsys):
     from v2m.analysis import ClipEmbedder
-    from v2m.analysis.pipeline import _clip_input
+    from v2m.analysis.video import _clip_input
     from v2m.media import VideoReader
 
     code, _, err = run(capsys, "analyze", events_video.path, "-o", tmp_path, "--clip", tiny_clip, "-q",

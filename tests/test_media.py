@@ -126,7 +126,7 @@ def test_a_named_pipe_is_refused_at_once(fifo, capsys, command):
 
 
 def test_content_key_refuses_a_named_pipe(fifo):
-    from v2m.analysis.pipeline import content_key
+    from v2m.analysis.video import content_key
 
     with pytest.raises(MediaError, match="named pipe"):
         content_key(str(fifo))

@@ -10,12 +10,12 @@ import importlib
 
 _WHERE = {  # name -> (module, attribute)
     "Analysis": (".timeline", "Analysis"),
-    "AnalysisSettings": (".pipeline", "AnalysisSettings"),
+    "AnalysisSettings": (".video", "AnalysisSettings"),
     "BeatSettings": (".rhythm", "BeatSettings"),
     "ClipEmbedder": (".semantic", "ClipEmbedder"),
     "CLIP_ALIASES": (".semantic", "ALIASES"),
     "RunReport": (".batch", "RunReport"),
-    "analyze_video": (".pipeline", "analyze_video"),
+    "analyze_video": (".video", "analyze_video"),
     "export_diffv2m": (".export", "export_diffv2m"),
     "read_diffv2m": (".export", "read_diffv2m"),
     "run_analysis": (".batch", "run_analysis"),
@@ -35,7 +35,7 @@ def analyze(path: str, *, clip: str | None = None, device: str = "auto", **setti
     """Analyse one video (an :class:`Analysis`). ``clip`` (hub id, local directory, or
     ``diffv2m`` / ``stad``) adds CLIP semantics and must load; other keywords are
     :class:`AnalysisSettings` fields."""
-    from .pipeline import AnalysisSettings, analyze_video
+    from .video import AnalysisSettings, analyze_video
     from .semantic import ClipEmbedder
 
     s = AnalysisSettings(clip=clip, device=device, **settings)

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ..errors import V2MError, WeightsUnavailable
 from ..media import VIDEO_EXTENSIONS
-from .pipeline import AnalysisSettings, analyze_video, content_key
+from .video import AnalysisSettings, analyze_video, content_key
 from .semantic import ClipEmbedder
 from .timeline import SUFFIX, Analysis
 from ..workers import run_jobs, runs_here, threads_per_worker

@@ -177,7 +177,7 @@ def read_official(config_path: str | os.PathLike, split: str | None = None) -> l
     return clips
 
 
-def _fit(x: np.ndarray, seconds: int) -> np.ndarray:
+def _pad_to_seconds(x: np.ndarray, seconds: int) -> np.ndarray:
     x = np.asarray(x)[:seconds]
     return np.pad(x, [(0, seconds - len(x))] + [(0, 0)] * (x.ndim - 1)) if len(x) < seconds else x
 
@@ -199,13 +199,13 @@ def import_official(config_paths: list[str], out_dir: str | os.PathLike, split: 
         try:
             y = read_audio(c.audio, sr, channels=2)
             seconds = music.n_seconds(y.shape[1], sr)
-            arrays = {"clip": _fit(np.load(c.clip, allow_pickle=False).astype(np.float32), seconds),
-                      "scene_cut": _fit(c.scene_cut, seconds), "pseudo_beat": _fit(c.pseudo_beat, seconds),
+            arrays = {"clip": _pad_to_seconds(np.load(c.clip, allow_pickle=False).astype(np.float32), seconds),
+                      "scene_cut": _pad_to_seconds(c.scene_cut, seconds), "pseudo_beat": _pad_to_seconds(c.pseudo_beat, seconds),
                       "odf": music.odf_per_second(y, sr), "mel": music.lowres_mel(y, sr),
                       "tempogram": music.lowres_tempogram(y, sr)}
             if c.color is None:
                 raise V2MError("has no colour features (the config has no video_color)", c.audio)
-            arrays["color_hist"] = _fit(np.load(c.color, allow_pickle=False).astype(np.float32), seconds)
+            arrays["color_hist"] = _pad_to_seconds(np.load(c.color, allow_pickle=False).astype(np.float32), seconds)
             if codec is not None:
                 arrays.update(codec.encode(y, sr))
         except V2MError as e:

@@ -64,7 +64,7 @@ from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import load_embedder
 from ..analysis.objects import ObjectDecomposer
 from ..analysis.semantic import ClipEmbedder
-from ..analysis.pipeline import content_key
+from ..analysis.video import content_key
 from ..codecs import MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic

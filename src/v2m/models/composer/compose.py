@@ -189,9 +189,9 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     harmony = stats["harmony"][key.mode]
     chords: list[int] = []
     prev = None
-    for i, (_, sec) in enumerate(infos):
-        new_section = i == 0 or infos[i - 1][1] != sec
-        last_of_section = i + 1 < len(infos) and infos[i + 1][1] != sec
+    for i, (_, section) in enumerate(infos):
+        new_section = i == 0 or infos[i - 1][1] != section
+        last_of_section = i + 1 < len(infos) and infos[i + 1][1] != section
         if i + 1 == len(infos):
             degree = 0
         elif last_of_section and i > 0 and not new_section:
@@ -211,12 +211,12 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     step_p = stats["melody"]["step_given_previous"]
     motifs: dict[int, list[tuple[float, int]]] = {}
     previous_motif = None
-    for sec in sections:
-        keep = previous_motif is not None and rng.random() >= min(1.0, 0.7 * controls.video_weight("semantic", sec))
+    for section in sections:
+        keep = previous_motif is not None and rng.random() >= min(1.0, 0.7 * controls.video_weight("semantic", section))
         if keep:
-            motifs[sec] = previous_motif
+            motifs[section] = previous_motif
             continue
-        level = np.mean([lv for lv, s in infos if s == sec]) if infos else 0.5
+        level = np.mean([lv for lv, s in infos if s == section]) if infos else 0.5
         max_onsets = 1 + int(level * 3.0)
         allowed = {p: n for p, n in patterns.items() if bin(p).count("1") <= max_onsets}
         keys_ = list(allowed)
@@ -229,26 +229,26 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
                     context = "down" if last_step < 0 else "up" if last_step > 0 else "same"
                     last_step = steps[_sample(rng, step_p[context])]
                     motif.append((beat + slot / 4.0, last_step))
-        motifs[sec] = motif or [(0.0, 0)]
-        previous_motif = motifs[sec]
+        motifs[section] = motif or [(0.0, 0)]
+        previous_motif = motifs[section]
 
     # Notes, bar by bar.
-    sec_colour = {}
-    for sec in sections:  # a section's colour valence moves its register (up to 9 semitones)
-        sel = features["shot_of_second"] == sec
+    section_colour = {}
+    for section in sections:  # a section's colour valence moves its register (up to 9 semitones)
+        sel = features["shot_of_second"] == section
         v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
-        sec_colour[sec] = int(np.clip(round(8 * v), -9, 9))
+        section_colour[section] = int(np.clip(round(8 * v), -9, 9))
     kit = palette["kit"]
     degree = 2  # the melody's current scale degree (relative to the tonic, may leave the octave)
     cut_set = np.asarray(analysis.cut_times)
-    for i, (beats, (level, sec)) in enumerate(zip(bars, infos)):
+    for i, (beats, (level, section)) in enumerate(zip(bars, infos)):
         bar_end = bars[i + 1][0] if i + 1 < len(bars) else beats[-1] + (beats[-1] - beats[-2])
         edges = np.append(beats, bar_end)
 
         def at(pos: float) -> float:  # time of a position in beats, on this bar's (bent) beats
             return float(np.interp(pos, np.arange(len(edges)), edges))
 
-        register = sec_colour.get(sec, 0) + shift
+        register = section_colour.get(section, 0) + shift
         base_vel = 52 + 50 * level
         chord_pcs = key.chord(chords[i], seventh=chroma > 1.4, ninth=chroma > 2.2)
         if chroma < 0.6:
@@ -274,8 +274,8 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
             out.add("bass", at(j * step), at(j * step + 0.95 * step), bass_pitch, base_vel)
 
         # melody: the section's motif over two bars, snapped to chord tones on beats
-        motif = motifs[sec]
-        half = (i - next(k for k, inf in enumerate(infos) if inf[1] == sec)) % 2
+        motif = motifs[section]
+        half = (i - next(k for k, inf in enumerate(infos) if inf[1] == section)) % 2
         chord_degrees = [d for d in range(7) if key.scale[d] in chord_pcs] or [0]
         notes_here = [(pos - half * grid.beats_per_bar, st) for pos, st in motif
                       if half * grid.beats_per_bar <= pos < (half + 1) * grid.beats_per_bar]
@@ -327,10 +327,10 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
             n.velocity = int(np.clip(round(mean_v + loud * (n.velocity - mean_v)), 1, 127))
             n.end = min(n.end, duration + 2.0)
     spans: list[tuple[int, float, float]] = []  # (section, first bar start, next section's start)
-    for beats, (_, sec) in zip(bars, infos):
-        if not spans or spans[-1][0] != sec:
-            spans.append((sec, float(beats[0]), float(beats[0])))
-        spans[-1] = (sec, spans[-1][1], float(beats[-1] + (beats[-1] - beats[-2])))
+    for beats, (_, section) in zip(bars, infos):
+        if not spans or spans[-1][0] != section:
+            spans.append((section, float(beats[0]), float(beats[0])))
+        spans[-1] = (section, spans[-1][1], float(beats[-1] + (beats[-1] - beats[-2])))
     return Score(parts=parts, notes=notes, grid=grid, key=key, duration=duration, sections=spans,
                  info={"key": key.name, "bpm": round(grid.bpm, 2), "palette": mood.palette,
                        "valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3),
