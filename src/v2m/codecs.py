@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import WeightsUnavailable
 from .weights import load_pretrained, resolve_device
 
 ENCODEC_DEFAULT = "facebook/encodec_32khz"
@@ -133,7 +134,6 @@ class OobleckCodec(AudioCodec):
         """``flag``: as for :meth:`EncodecCodec.load`."""
         from diffusers import AutoencoderOobleck
 
-        from .errors import WeightsUnavailable
         from .models.diffv2m.vae import OobleckDecoderOnly
 
         expanded = os.path.expanduser(source)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from .errors import MediaError
+from .fsutil import atomic_path
 
 # The file endings v2m takes as videos and as audio when it searches folders.
 VIDEO_EXTENSIONS = frozenset({
@@ -433,8 +434,6 @@ def quantize_pcm16(audio: np.ndarray) -> np.ndarray:
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comment: str | None = None) -> None:
     """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically; ``comment`` goes
     into its metadata (INFO ICMT)."""
-    from .fsutil import atomic_path
-
     with atomic_path(path, suffix=".wav") as tmp, av.open(tmp, "w", format="wav") as c:
         if comment:
             c.metadata["comment"] = comment
@@ -616,8 +615,6 @@ def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio:
     goes into the container's metadata. The written
     file is checked against the input (:func:`_verify_mux`) before it is renamed into place, so
     a broken mux fails with one line and leaves no output. Atomic."""
-    from .fsutil import atomic_path
-
     video_path, out_path = os.fspath(video_path), os.fspath(out_path)
     check_mux(video_path, out_path)
     ext = os.path.splitext(out_path)[1].lower()

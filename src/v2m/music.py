@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fsutil import write_bytes_atomic
+
 STAD_KINDS = ("pitch", "chroma", "loudness", "spectral_centroid")
 
 
@@ -167,7 +169,6 @@ class FeatureStats:
         return out
 
     def save(self, path: str | os.PathLike) -> None:
-        from .fsutil import write_bytes_atomic
 
         write_bytes_atomic(path, json.dumps({**self.to_official(), "_v2m_accumulators": self.acc}).encode())
 

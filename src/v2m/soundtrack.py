@@ -24,8 +24,9 @@ import numpy as np
 from .analysis import AnalysisSettings, analyze_video
 from .controls import Controls
 from .errors import MediaError, V2MError
-from .fsutil import atomic_set, check_output, remove_stale_parts
-from .media import VIDEO_EXTENSIONS, check_mux, mux_extensions, mux_music, probe, read_audio, write_wav
+from .evaluate.metrics import cuts_on_beats
+from .fsutil import atomic_set, check_output, find_files, nothing_found, remove_stale_parts
+from .media import VIDEO_EXTENSIONS, check_mux, mux_extensions, mux_music, probe, read_audio, read_comment, write_wav
 from .models import GenerationRequest, get_generator
 from .render import finish_audio
 from .version import WRITER
@@ -64,8 +65,6 @@ def output_path(source: str, output: str | None, multiple: bool, relative: str |
 
 def _share_of_cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray) -> float | None:
     """:func:`v2m.evaluate.metrics.cuts_on_beats` within ``CUT_TOLERANCE``; None without cuts."""
-    from .evaluate.metrics import cuts_on_beats
-
     share = cuts_on_beats(cut_times, beats, tolerance=CUT_TOLERANCE)
     return None if math.isnan(share) else share
 
@@ -75,7 +74,6 @@ def _written_by_v2m(path: str) -> bool:
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext == ".wav":
-            from .media import read_comment
 
             return (read_comment(path) or "").startswith("v2m")
         if ext == ".mid":
@@ -182,8 +180,6 @@ def find_videos(inputs: list[str]) -> list[tuple[str, str]]:
     """``(path, name relative to its input folder)`` for files as given and for the video files
     found recursively in folders (hidden ones and earlier ``*_scored`` outputs left out);
     :class:`V2MError` when there is none at all."""
-    from .fsutil import find_files, nothing_found
-
     found, missing = find_files(inputs, VIDEO_EXTENSIONS, skip=lambda p: p.stem.endswith("_scored"))
     if not found and not missing:
         raise nothing_found(inputs, VIDEO_EXTENSIONS)

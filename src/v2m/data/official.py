@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.objects import mask_overview
 from ..analysis.shot_objects import StadShot
+from ..analysis.timeline import SUFFIX
 from ..errors import V2MError
+from ..fsutil import atomic_dir, atomic_path
 
 
 def _npz_get(z, name: str) -> np.ndarray:
@@ -57,8 +60,6 @@ def save_stad_clip(shots: list[StadShot], folder: str | os.PathLike) -> None:
     tensor float16), each file atomically."""
     import torch
 
-    from ..fsutil import atomic_path
-
     folder = Path(folder)
     for i, shot in enumerate(shots):
         with atomic_path(folder / f"{i}.npz", suffix=".npz") as tmp:
@@ -74,8 +75,6 @@ def write_analyses_objects(analyses: list, outputs: list[str], decomposer, progr
     :class:`~v2m.analysis.objects.ObjectDecomposer`) as ``<name>.objects/`` beside its analysis
     file ``outputs[i]`` (:func:`write_objects`). Returns the failures, (path, reason)."""
     from tqdm.auto import tqdm
-
-    from ..analysis.timeline import SUFFIX
 
     failed = []
     pairs = list(zip(analyses, outputs))
@@ -101,9 +100,6 @@ def write_objects(shots: list[StadShot], masks: list[tuple[np.ndarray, list[np.n
     import json
 
     import cv2
-
-    from ..analysis.objects import mask_overview
-    from ..fsutil import atomic_dir
 
     summary = {"video": video, "shots": [
         {"seconds": s.seconds, "objects": int((s.area[:, 0] > 0).sum()),

@@ -52,6 +52,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import MediaError
+from ..media import VideoReader, probe
+from ..weights import checkpoint_file, load_matching, read_state_dict
 
 IMAGEBIND_DEFAULT = "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"
 CHECKPOINT_NAME = "imagebind_huge.pth"
@@ -294,8 +296,6 @@ def load_imagebind(source: str = IMAGEBIND_DEFAULT, config: ImageBindConfig | No
     """:class:`ImageBindModel` with the vision and audio weights of ``source``, in eval mode, or
     :class:`~v2m.errors.WeightsUnavailable` saying what is wrong. No key mapping is needed: the
     names match the published file; its other modalities are skipped."""
-    from ..weights import checkpoint_file, load_matching, read_state_dict
-
     path = checkpoint_file(source, CHECKPOINT_NAME, WHAT, flag="--imagebind off", converted="imagebind_huge.safetensors")
     state = read_state_dict(path, WHAT)
     with torch.device("meta"):  # no random init of ~700M parameters that the checkpoint replaces
@@ -419,7 +419,6 @@ def clip_frame_indices(frame_count: int, fps: float, clips: int = VIDEO_CLIPS, c
 
 
 def _frame_count(path: str) -> int:
-    from ..media import VideoReader
 
     with VideoReader(path) as reader:
         return sum(1 for _ in reader.frames())
@@ -428,8 +427,6 @@ def _frame_count(path: str) -> int:
 def _read_frames(path: str, wanted: set[int]) -> dict[int, np.ndarray]:
     """RGB uint8 frames in display orientation at the frame indices ``wanted`` (0 = the first
     frame in presentation order). Indices past the end get the last frame."""
-    from ..media import VideoReader
-
     out: dict[int, np.ndarray] = {}
     highest, frame = max(wanted), None
     with VideoReader(path) as reader:
@@ -480,8 +477,6 @@ def video_views(path: str, clips: int = VIDEO_CLIPS, clip_duration: int = CLIP_S
                 size: int = 224, crops: int = 3) -> torch.Tensor:
     """ImageBind's vision input for one video file: ``[clips * crops, 3, frames, size, size]``,
     clip-major (each clip's crops together), as data.py stacks them."""
-    from ..media import probe
-
     info = probe(path)
     if not info.fps or info.fps <= 0:
         raise MediaError("no frame rate: ImageBind's clips cannot be placed", path)

@@ -22,6 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import V2MError
+from ..media import audio_sample_rate, read_audio
+
 PANNS_MIN_SAMPLES = 32000  # audioldm_eval pads shorter clips with zeros to this many samples
 
 
@@ -53,9 +56,6 @@ def sinc_resample(wave: np.ndarray, orig: int, new: int, zeros: int = 6, rolloff
 
 def _native(path) -> tuple[np.ndarray, int]:
     """[2, samples] at the file's own rate (a mono file gives two equal channels) and that rate."""
-    from ..errors import V2MError
-    from ..media import audio_sample_rate, read_audio
-
     rate = audio_sample_rate(path)
     audio = read_audio(path, rate, channels=2)
     if audio.shape[1] == 0:
@@ -84,6 +84,4 @@ def for_imagebind(path) -> np.ndarray:
 
 
 def for_clap(path, sample_rate: int = 48000) -> np.ndarray:
-    from ..media import read_audio
-
     return read_audio(path, sample_rate, channels=1)[0]

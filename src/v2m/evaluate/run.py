@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import V2MError
-from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-from ..fsutil import nothing_found
+from ..fsutil import check_output, nothing_found, write_bytes_atomic
+from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, read_audio, read_comment
 from . import metrics
 
 ONSET_SR = 22050  # librosa's default rate, as D2M-GAN's beat scores use
@@ -60,8 +60,6 @@ def _stem(path: Path) -> str:
 def _v2m_set(files: list[Path]) -> Path | None:
     """The WAV of a set that ``v2m generate`` wrote for one clip (``x.wav`` carrying v2m's mark,
     beside its muxed ``x.mp4``/``x.mkv``...), else None: then the files are genuinely different."""
-    from ..media import read_comment
-
     wavs = [p for p in files if p.suffix.lower() == ".wav"]
     others = [p for p in files if p.suffix.lower() != ".wav"]
     if len(wavs) == 1 and all(p.suffix.lower() in VIDEO_EXTENSIONS for p in others):
@@ -105,7 +103,6 @@ def music_onsets(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _read_music(path: Path, sr: int) -> np.ndarray:
-    from ..media import read_audio
 
     audio = read_audio(path, sr, channels=1)[0]
     if audio.size == 0:
@@ -185,10 +182,7 @@ def run_evaluation(generated_dir: str, reference_dir: str, videos_dir: str | Non
     (:func:`v2m.evaluate.embedders.distribution_metrics`); a family left out loads its default."""
     from tqdm.auto import tqdm
 
-    from ..fsutil import write_bytes_atomic
     from .embedders import IS_SEED, IS_SPLITS, distribution_metrics
-
-    from ..fsutil import check_output
 
     check_output(out_dir, folder=True)  # a report that cannot be written fails before the work
     generated = index_folder(generated_dir, "generated")

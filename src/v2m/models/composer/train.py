@@ -27,6 +27,8 @@ import os
 import sys
 from collections import Counter
 
+from ...fsutil import write_bytes_atomic
+
 STATS_PATH = os.path.join(os.path.dirname(__file__), "stats.json")
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850")
 
@@ -172,7 +174,6 @@ def main(argv=None) -> int:
     ap.add_argument("--tunes", type=int, default=600, help="folk tunes to read (600)")
     args = ap.parse_args(argv)
     stats = learn(args.chorales, args.tunes, log=lambda m: print(m, file=sys.stderr))
-    from ...fsutil import write_bytes_atomic
 
     write_bytes_atomic(args.output, (json.dumps(stats, indent=1) + "\n").encode())
     print(f"wrote {args.output}: {stats['source']}", file=sys.stderr)
