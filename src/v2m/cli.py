@@ -323,20 +323,15 @@ def _prepare_parser(sub) -> None:
 
 
 def cmd_prepare(args) -> int:
-    from .analysis import AnalysisSettings
-    from .analysis.objects import DEFAULT_SAM
-    from .analysis.semantic import ALIASES
-    from .codecs import DEFAULT_SOURCE, MODEL_CODEC
-    from .data import PrepareSettings, parse_splits, run_prepare
+    from .data.prepare import DEFAULT, PrepareSettings, parse_splits, run_prepare
 
-    clip = None if args.no_clip else (args.clip or ALIASES[args.model])
-    codec = None if args.no_codec else (args.codec or DEFAULT_SOURCE[MODEL_CODEC[args.model]])
-    sam = None if args.no_objects or args.model != "stad" else (args.sam or DEFAULT_SAM)
     if args.sam and args.model != "stad":
         print("v2m: warning: --sam is for --model stad; ignored", file=sys.stderr)
-    settings = PrepareSettings(model=args.model, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
-                               splits=parse_splits(args.splits), codec=codec, sam=sam,
-                               analysis=AnalysisSettings(clip=clip, device=args.device))
+    settings = PrepareSettings.for_model(
+        args.model, clip=None if args.no_clip else (args.clip or DEFAULT),
+        codec=None if args.no_codec else (args.codec or DEFAULT), sam=None if args.no_objects else (args.sam or DEFAULT),
+        device=args.device, clip_seconds=args.clip_seconds, min_seconds=args.min_seconds,
+        splits=parse_splits(args.splits))
     summary, failed = run_prepare(args.inputs, args.output, settings, workers=args.workers, shard=args.shard,
                                   progress=not args.quiet, clip_required=bool(args.clip),
                                   codec_required=bool(args.codec),

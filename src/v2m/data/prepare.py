@@ -62,16 +62,17 @@ import numpy as np
 from .. import music
 from ..analysis import AnalysisSettings, analyze_video
 from ..analysis.batch import load_embedder
-from ..analysis.objects import ObjectDecomposer
-from ..analysis.semantic import ClipEmbedder
+from ..analysis.objects import DEFAULT_SAM, ObjectDecomposer
+from ..analysis.semantic import ALIASES, ClipEmbedder
 from ..analysis.video import content_key
-from ..codecs import MODEL_CODEC, AudioCodec, load_codec
+from ..codecs import DEFAULT_SOURCE, MODEL_CODEC, AudioCodec, load_codec
 from ..errors import MediaError, V2MError, WeightsUnavailable
 from ..fsutil import atomic_path, check_output, find_files, nothing_found, remove_stale_parts, write_bytes_atomic
 from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, quantize_pcm16, read_audio, write_wav
 from ..analysis.shot_objects import pack_shots, window_shots
 from ..workers import run_jobs, runs_here, threads_per_worker
 
+DEFAULT = "default"  # PrepareSettings.for_model: the model's own weights
 MODELS = {"diffv2m": {"sample_rate": 44100, "channels": 2}, "stad": {"sample_rate": 32000, "channels": 1}}
 TIMELINE_KEYS = ("scene_cut", "pseudo_beat", "motion", "color_hist", "brightness", "saturation", "warmth")
 
@@ -94,6 +95,22 @@ class PrepareSettings:
             raise ValueError("need clip length >= 1 s and 0 < minimum clip length <= clip length")
         if abs(sum(self.splits) - 1.0) > 1e-6 or min(self.splits) < 0:
             raise ValueError("split fractions must be >= 0 and add up to 1 (e.g. 80/10/10)")
+
+    @classmethod
+    def for_model(cls, model: str, *, clip: str | None = DEFAULT, codec: str | None = DEFAULT,
+                  sam: str | None = DEFAULT, device: str = "auto", **kwargs) -> "PrepareSettings":
+        """Settings for ``model`` where ``clip``, ``codec`` and ``sam`` are weights (hub id or
+        folder), :data:`DEFAULT` for the model's own (CLIP as it was trained with, its codec,
+        SAM for stad) or None for none. Other keywords are fields."""
+        if clip == DEFAULT:
+            clip = ALIASES[model]
+        if codec == DEFAULT:
+            codec = DEFAULT_SOURCE[MODEL_CODEC[model]]
+        if model != "stad":
+            sam = None  # only ControllableV2M's datasets hold objects
+        elif sam == DEFAULT:
+            sam = DEFAULT_SAM
+        return cls(model=model, codec=codec, sam=sam, analysis=AnalysisSettings(clip=clip, device=device), **kwargs)
 
     def key(self) -> str:
         d = asdict(self)
