@@ -1,24 +1,7 @@
-"""Colour features of a frame: Diff-V2M's 3072-value "emotional" histogram and plain descriptors.
-
-The Diff-V2M paper does not publish its colour recipe; 3072 = 3 x 32 x 32 fits an RGB-uv
-(log-chroma) histogram as in HistoGAN, which the paper's figure draws. Two named recipes:
-
-``rgbuv32`` (default)
-    For each channel c of (R, G, B) and the two others o1, o2 (in RGB order), a pixel lies at
-    ``u = log(I_c + eps) - log(I_o1 + eps)``, ``v = log(I_c + eps) - log(I_o2 + eps)`` with I in
-    [0, 1] and eps = 1e-6 (HistoGAN's constants). Each pixel is weighted by its intensity
-    ``sqrt(R^2 + G^2 + B^2)`` and counted in a 32 x 32 grid over [-3, 3]^2. HistoGAN spreads each
-    pixel with an inverse-quadratic kernel of width 0.02; the bins here are 0.1875 wide, so hard
-    binning is the same histogram up to pixels near bin edges. Unlike HistoGAN, values outside
-    [-3, 3] are clipped into the border bins (saturated colours would otherwise vanish). The
-    three 32 x 32 grids are normalised together to sum to 1 and flattened channel-major
-    (R grid, G grid, B grid; u rows, v columns).
-``hsv16x16x12``
-    A joint HSV histogram with 16 hue, 16 saturation and 12 value bins (OpenCV's HSV ranges),
-    normalised to sum to 1, flattened hue-major.
-
-Descriptors, each a mean over the frame's pixels: ``brightness`` = Rec. 709 luma in [0, 1],
-``saturation`` = HSV saturation in [0, 1], ``warmth`` = red minus blue in [-1, 1].
+"""Colour features of a frame: Diff-V2M's 3072-value colour histogram (named recipes
+``rgbuv32``, HistoGAN's RGB-uv histogram, the default; ``hsv16x16x12``, a joint HSV histogram)
+and plain descriptors (brightness = mean Rec. 709 luma, saturation = mean HSV saturation,
+warmth = mean red minus blue). The recipes' definitions: docs/analysis.md, "Colour recipes".
 """
 
 from __future__ import annotations

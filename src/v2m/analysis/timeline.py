@@ -1,40 +1,7 @@
-"""The analysis of one video: a per-second timeline plus exact event times, and its file format.
-
-File format ``v2m-analysis`` version 1 (``<name>.v2m.npz``)
-------------------------------------------------------------
-A NumPy ``.npz`` archive (zip; load with ``allow_pickle=False``, nothing in it is pickled). The
-entry ``meta`` holds a JSON string; every other entry is a numeric array. ``T`` is the number of
-seconds, ``ceil(duration)``: second ``i`` covers ``[i, i + 1)`` with ``t = 0`` at the first
-frame. Times are seconds (float64).
-
-========================  =============  ======================================================
-entry                     shape, dtype   meaning
-========================  =============  ======================================================
-meta                      JSON string    ``format``, ``version``, ``v2m_version``, ``source``
-                                         (path, size, ``content_key``), ``probe`` (VideoInfo),
-                                         ``settings`` and ``settings_key``, ``duration``,
-                                         ``n_seconds``, ``n_frames``, ``semantics`` (CLIP model
-                                         id, or null with ``semantics_note`` saying why)
-transitions               [C, 2] f64     shot transitions (start, end); end = the new shot's
-                                         first frame; start == end for a hard cut
-shots                     [C + 1, 2] f64 shots as (start, end)
-scene_cut                 [T] uint8      1 for each second containing a shot start (not t = 0)
-frame_times               [F] f64        time of every decoded frame
-frame_diff                [F] f32        mean |luma difference| to the previous frame, [0, 1]
-beat_times                [B] f64        visual beats
-beat_strengths            [B] f32        their strengths, (0, 1]
-pseudo_beat               [T] f32        strongest visual beat in each second (0 where none)
-motion                    [T] f32        mean rate of luma change in each second
-color_hist                [T, 3072] f32  colour histogram of each second's sample frame
-brightness, saturation,   [T] f32        plain colour descriptors of the sample frame
-warmth
-sample_times              [T] f64        time of each second's sample frame (closest to the
-                                         second's middle)
-clip                      [T, D] f32     CLIP image embedding of the sample frame (only when
-                                         ``semantics`` is set)
-========================  =============  ======================================================
-
-Readers must check ``format`` and ``version``; v2m refuses versions it does not know.
+"""The analysis of one video (:class:`Analysis`): a per-second timeline (second ``i`` covers
+``[i, i + 1)``, ``t = 0`` at the first frame) plus exact event times, saved as one NumPy
+``.npz`` file, format ``v2m-analysis`` version :data:`VERSION` (nothing pickled; the entries and
+their meanings are tabled in docs/analysis.md). Readers check ``format`` and ``version``.
 """
 
 from __future__ import annotations
