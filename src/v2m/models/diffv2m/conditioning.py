@@ -97,6 +97,11 @@ def _fit(x: torch.Tensor, T: int) -> torch.Tensor:
 
 
 class Conditioner(nn.Module):
+    """A batch of per-second video features -> every condition the DiT reads (:class:`Conditions`):
+    semantic tokens from CLIP, colour tokens, the rhythm curve the predictor makes from the video
+    (and, in training, the true one), class and timing embeddings; all padded or cut to
+    ``max_seconds``."""
+
     def __init__(self, config: DiffV2MConfig):
         super().__init__()
         c = config.conditioning

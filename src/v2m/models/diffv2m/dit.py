@@ -100,6 +100,11 @@ class Fusion(nn.Module):
 
 
 class Block(nn.Module):
+    """One DiT block on the token stream [B, 1 + L, embed_dim] (the global token first): rotary
+    self-attention, cross-attention to the emotional (colour) context, the two fused
+    cross-attentions to the semantic and rhythmic contexts, then a SwiGLU feed-forward, each a
+    residual branch (pre-norm, or the published norm placement in ``official`` mode)."""
+
     def __init__(self, config: DiffV2MConfig):
         super().__init__()
         d = config.dit
@@ -127,6 +132,10 @@ class Block(nn.Module):
 
 
 class DiT(nn.Module):
+    """Latents [B, io_channels, L] and a diffusion time -> the v prediction, conditioned on the
+    three cross-attention contexts and the global token (module docstring); ``cfg_scale`` adds
+    classifier-free guidance in one doubled batch."""
+
     def __init__(self, config: DiffV2MConfig):
         super().__init__()
         d, C = config.dit, config.conditioning.cond_dim

@@ -29,6 +29,10 @@ def p_true_rhythm(epoch: int, start: int = 10, end: int = 30) -> float:
 
 
 class DiffV2M(nn.Module):
+    """The trainable Diff-V2M: :class:`Conditioner` + :class:`DiT`, with the routing of conditions
+    into the DiT's contexts (:meth:`contexts`) and the training objective (:meth:`training_loss`).
+    The VAE is apart (:class:`~.vae.OfficialVAE`); sampling: :mod:`.sampling`."""
+
     def __init__(self, config: DiffV2MConfig):
         super().__init__()
         self.config = config

@@ -66,6 +66,11 @@ def musicgen_decoder(source: str):
 
 
 class Stad(nn.Module):
+    """ControllableV2M (module docstring): the video encoder, the four music-feature heads, the
+    condition-token projection, MusicGen's language model over EnCodec tokens, and the
+    cross-modal alignment transformer used by the training loss. Controls act on the video
+    streams (:meth:`video_features`) and on the curves (:meth:`condition_tokens`)."""
+
     def __init__(self, config: StadConfig, lm: nn.Module | None = None):
         super().__init__()
         from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
