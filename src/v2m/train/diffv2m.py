@@ -395,14 +395,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, 
     weights, the DiT's EMA weights when it has them, and ``vae``), which
     :meth:`DiffV2MPipeline.load` reads. Single-file checkpoints only (DDP, FSDP with full state
     dicts); convert a DeepSpeed checkpoint folder with DeepSpeed's ``zero_to_fp32`` first."""
-    from ..models.diffv2m.convert import load_into
     from ..models.diffv2m.pipeline import DiffV2MPipeline
+    from ..weights import load_matching
 
     state = _read_checkpoint(checkpoint)
     config = _checkpoint_config(state)
     with torch.device("meta"):
         model = DiffV2M(config)
-    load_into(model, {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    load_matching(model, {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")},
+                  "Diff-V2M training", os.fspath(checkpoint))
     ema = state.get("ema", {}).get("weights") or None
     folder = Path(folder)
     DiffV2MPipeline(config, model.eval(), vae, ema, str(folder)).save(folder)

@@ -162,8 +162,8 @@ def _read_checkpoint(path: str | os.PathLike) -> dict:
 def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, codec) -> Path:
     """A Lightning checkpoint of :class:`StadModule` -> our pipeline folder with its evaluation
     weights (schedule-free's x sequence) and ``codec``, which ``StadPipeline.load`` reads."""
-    from ..models.diffv2m.convert import load_into
     from ..models.stad.pipeline import StadPipeline
+    from ..weights import load_matching
 
     state = _read_checkpoint(checkpoint)
     try:
@@ -175,7 +175,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, 
     config_no_init = replace(config, lm=replace(config.lm, init_from=None))  # the weights are all here
     with torch.device("meta"):
         model = Stad(config_no_init)
-    load_into(model, weights)
+    load_matching(model, weights, "ControllableV2M training", os.fspath(checkpoint))
     folder = Path(folder)
     StadPipeline(config_no_init, model.eval(), codec, str(folder)).save(folder)
     return folder

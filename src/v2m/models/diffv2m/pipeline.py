@@ -23,9 +23,9 @@ import torch
 
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
-from ...weights import hub_file, looks_like_path, read_state_dict
+from ...weights import hub_file, load_matching, looks_like_path, read_state_dict
 from .config import DiffV2MConfig
-from .convert import convert_official, load_into
+from .convert import convert_official
 from .model import DiffV2M
 from .vae import OfficialVAE
 
@@ -109,7 +109,7 @@ class DiffV2MPipeline:
         with torch.device("meta"):
             model = DiffV2M(config)
         weights_file = str(folder / "model.safetensors")
-        load_into(model, read_state_dict(weights_file, "Diff-V2M"), weights_file)
+        load_matching(model, read_state_dict(weights_file, "Diff-V2M"), "Diff-V2M", weights_file)
         has_ema = (folder / "ema.safetensors").exists()
         ema = read_state_dict(str(folder / "ema.safetensors"), "Diff-V2M EMA") if has_ema else None
         if (weights or ("ema" if ema else "online")) == "ema":
@@ -138,7 +138,7 @@ class DiffV2MPipeline:
         with torch.device("meta"):
             model = DiffV2M(config)
         try:
-            load_into(model, convert_official(state, weights), str(checkpoint))
+            load_matching(model, convert_official(state, weights), "Diff-V2M", str(checkpoint))
             vae = OfficialVAE.from_official(config.vae, state, sample_rate=config.sample_rate, source=str(checkpoint))
         except V2MError as e:  # the converters' errors concern this file
             raise V2MError(e.message, e.path or checkpoint) from None

@@ -46,8 +46,7 @@ class StadPipeline:
 
     @classmethod
     def load(cls, source: str, device: str = "auto") -> "StadPipeline":
-        from ...weights import read_state_dict
-        from ..diffv2m.convert import load_into
+        from ...weights import load_matching, read_state_dict
         from ..diffv2m.pipeline import resolve_device
 
         folder = Path(os.path.expanduser(source))
@@ -59,7 +58,7 @@ class StadPipeline:
         config = StadConfig.load(folder / "config.json")
         model = Stad(config)
         weights = str(folder / "model.safetensors")
-        load_into(model, read_state_dict(weights, "ControllableV2M"), weights)
+        load_matching(model, read_state_dict(weights, "ControllableV2M"), "ControllableV2M", weights)
         dev = resolve_device(device)
         encodec = folder / "encodec"
         codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev))
