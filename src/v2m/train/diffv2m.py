@@ -50,7 +50,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from ..errors import V2MError
 from ..models.diffv2m.config import DiffV2MConfig
 from ..models.diffv2m.model import DiffV2M, rhythm_loss
-from ..models.diffv2m.sampling import DEFAULT_STEPS, SAMPLERS
+from ..models.diffv2m.pipeline import sample_latents
+from ..models.diffv2m.sampling import SAMPLERS
 from ..models.diffv2m.vae import OfficialVAE
 from .samples import SamplesEveryN
 
@@ -128,8 +129,7 @@ def validation_loss(model: DiffV2M, batch: dict, latents: torch.Tensor, times: S
     sum), as in :meth:`DiffV2M.training_loss`."""
     device = latents.device
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    cond = model.conditioner(batch)
-    ctx, global_cond = model.contexts(cond)  # use_true=None: the predicted rhythm
+    cond, ctx, global_cond = model.contexts_for(batch)
     B = latents.shape[0]
     losses: dict[str, torch.Tensor] = {}
     for value in times:
@@ -297,9 +297,9 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
     @torch.no_grad()
     def sample(self, batch: dict, frames: int | None = None, seed: int | None = None,
                use_ema: bool = True) -> torch.Tensor:
-        """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` with the
-        module's sampler, steps and guidance; the EMA weights of the DiT when there are any
-        (``use_ema``), the predicted rhythm as at inference. ``frames`` defaults to the batch's
+        """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` as inference
+        samples (:func:`sample_latents`) with the module's sampler, steps and guidance; the EMA
+        weights of the DiT when there are any (``use_ema``). ``frames`` defaults to the batch's
         latent (or audio) length."""
         if frames is None:
             frames = (batch["latents"].shape[-1] if batch.get("latents") is not None
@@ -308,24 +308,10 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
         was_training = self.model.training
         self.model.eval()
         try:
-            cond = self.model.conditioner(batch)
-            ctx, global_cond = self.model.contexts(cond)
-            B = global_cond.shape[0]
             generator = torch.Generator(device=self.device).manual_seed(hp.seed if seed is None else seed)
-            noise = torch.randn(B, self.config.dit.io_channels, frames, generator=generator, device=self.device)
-            weights = self.ema.weights if use_ema and self.ema.weights else None
-            dit = self.model.dit
-            if weights is not None:
-                dit_weights = {k[len("dit."):]: v.to(self.device) for k, v in weights.items()}
-
-            def v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                args = (x, t, ctx, global_cond, hp.cfg_scale)
-                if weights is None:
-                    return dit(*args)
-                return torch.func.functional_call(dit, dit_weights, args)
-
-            steps = hp.sample_steps or DEFAULT_STEPS[hp.sampler]
-            return SAMPLERS[hp.sampler](v_model, noise, steps)
+            return sample_latents(self.model, batch, generator=generator, sampler=hp.sampler, steps=hp.sample_steps,
+                                  cfg_scale=hp.cfg_scale, frames=frames,
+                                  dit_weights=self.ema.weights if use_ema and self.ema.weights else None)
         finally:
             self.model.train(was_training)
 

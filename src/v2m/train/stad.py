@@ -33,6 +33,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from ..errors import V2MError
 from ..models.stad import Stad, StadConfig
+from ..models.stad.pipeline import sample_tokens
 from .samples import SamplesEveryN
 
 
@@ -100,16 +101,16 @@ class StadModule(SamplesEveryN, pl.LightningModule):
 
     @torch.no_grad()
     def sample(self, batch: dict, seed: int | None = None) -> torch.Tensor:
-        """Tokens [B, 4, frames] generated for ``batch``'s video with the evaluation weights,
-        guidance ``cfg_scale``; frames = the batch's seconds x the frame rate."""
+        """Tokens [B, 4, frames] generated for ``batch``'s video as inference generates
+        (:func:`sample_tokens`) with the evaluation weights, guidance ``cfg_scale``; frames = the
+        batch's seconds x the frame rate."""
         self._optimizer_mode(False)
         was_training = self.model.training
         self.model.eval()
         try:
-            cond, mask, _ = self.model.conditions_for(batch, guidance=self.hparams.cfg_scale != 1.0)
             frames = batch["mask"].shape[1] * self.config.lm.frame_rate
             g = torch.Generator().manual_seed(self.hparams.seed if seed is None else seed)
-            return self.model.generate(cond, mask, frames, self.hparams.cfg_scale, generator=g)
+            return sample_tokens(self.model, batch, frames=frames, cfg_scale=self.hparams.cfg_scale, generator=g)
         finally:
             self.model.train(was_training)
             self._optimizer_mode(was_training)

@@ -10,6 +10,10 @@ and ``model_config_odf.json``, found beside the ``.ckpt`` or given as ``config``
 with ``torch.load(weights_only=True)`` (memory-mapped), converted (:mod:`.convert`,
 :mod:`.vae`) and run in ``official`` mode, the computation it was trained with. Its DiT weights default to the online copy, which is what the official inference
 samples with; ``weights="ema"`` takes the average instead.
+
+Sampling is one function, :func:`sample_latents` (conditions -> contexts -> seeded noise ->
+sampler), which the pipeline's call (then the VAE's decoding) and training's audio samples both
+use; its inputs are made by :func:`.inputs.window_inputs`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -27,6 +32,7 @@ from ...weights import hub_file, load_matching, looks_like_path, read_state_dict
 from .config import DiffV2MConfig
 from .convert import convert_official
 from .model import DiffV2M
+from .sampling import DEFAULT_STEPS, SAMPLERS
 from .vae import OfficialVAE
 
 OFFICIAL_REPO = "TaylorJi/Diff-V2M"
@@ -39,6 +45,31 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+@torch.no_grad()
+def sample_latents(model: DiffV2M, batch: dict, *, generator: torch.Generator, sampler: str = "dpm",
+                   steps: int | None = None, cfg_scale: float = 3.0, frames: int | None = None,
+                   dit_weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` (collated
+    :func:`.inputs.window_inputs` items): Diff-V2M's one sampling, which inference and the
+    training samples share. The noise is drawn by ``generator`` on its own device (the same seed
+    gives the same noise); ``steps`` defaults to the sampler's, ``frames`` to the config's latent
+    length; ``dit_weights`` (``dit.*`` names, such as training's EMA) replace the DiT's own."""
+    config, device = model.config, next(model.parameters()).device
+    # 1. the conditions and the DiT's contexts, with the predicted rhythm
+    _, ctx, global_cond = model.contexts_for(batch)
+    # 2. the initial noise
+    shape = (global_cond.shape[0], config.dit.io_channels, frames or config.latent_length)
+    noise = torch.randn(shape, generator=generator, device=generator.device).to(device)
+    # 3. the DiT to denoise with, and the sampler's loop over it
+    weights = None if dit_weights is None else {k[len("dit."):]: v.to(device) for k, v in dit_weights.items()}
+
+    def v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        args = (x, t, ctx, global_cond, cfg_scale)
+        return model.dit(*args) if weights is None else torch.func.functional_call(model.dit, weights, args)
+
+    return SAMPLERS[sampler](v_model, noise, steps or DEFAULT_STEPS[sampler])
+
+
 @dataclass
 class DiffV2MPipeline:
     config: DiffV2MConfig
@@ -46,6 +77,16 @@ class DiffV2MPipeline:
     vae: OfficialVAE
     ema: dict | None = None  # the DiT's averaged weights (``dit.*``), when there are any
     source: str = ""
+
+    @torch.no_grad()
+    def __call__(self, batch: dict, *, generator: torch.Generator, sampler: str = "dpm", steps: int | None = None,
+                 cfg_scale: float = 3.0, frames: int | None = None, output_type: str = "audio") -> torch.Tensor:
+        """Music for the model inputs ``batch``: latents sampled by :func:`sample_latents` (its
+        arguments), then (``output_type`` "audio") decoded by the VAE to float32 audio
+        [B, 2, frames x hop]; ``output_type`` "latent" returns the latents."""
+        latents = sample_latents(self.model, batch, generator=generator, sampler=sampler, steps=steps,
+                                 cfg_scale=cfg_scale, frames=frames)
+        return latents if output_type == "latent" else self.vae.decode(latents).float()
 
     def to(self, device) -> "DiffV2MPipeline":
         self.model.to(device)
