@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from v2m.models.diffv2m import DiffV2M, DiffV2MConfig, convert_official
-from v2m.models.diffv2m.convert import load_into
 from v2m.models.diffv2m.sampling import v_ddim
+from v2m.weights import load_matching
 
 from fixture_paths import GOLDEN, OFFICIAL, golden_checkpoint
 
@@ -44,7 +44,7 @@ def golden():
 
 def _model(state, config, weights="online"):
     model = DiffV2M(config).eval()
-    load_into(model, convert_official(state, weights))
+    load_matching(model, convert_official(state, weights), "Diff-V2M")
     return model
 
 
@@ -100,15 +100,33 @@ def test_published_config_and_checkpoint_layout_map_completely():
         fake = {k: torch.empty(shape) for k, shape in keys.items()}
         for weights in ("online", "ema"):
             converted = convert_official(fake, weights)
-            load_into(model, converted)  # strict: every parameter filled, shapes equal
+            load_matching(model, converted, "Diff-V2M")  # strict: every parameter filled, shapes equal
     n = sum(p.numel() for p in model.parameters())
     assert 1.2e9 < n < 1.6e9, n  # the 1.4 B published model (DiT + conditioners)
     with pytest.raises(Exception, match="no place in Diff-V2M"):
         convert_official({**fake, "diffusion.model.model.surprise.weight": torch.empty(1)})
     del fake["diffusion.model.model.transformer.layers.3.ff.ff.2.bias"]
     with pytest.raises(Exception, match="1 missing"):
-        load_into(model, convert_official(fake))
+        load_matching(model, convert_official(fake), "Diff-V2M")
 
+
+
+def test_one_strict_loader_names_what_differs():
+    from v2m.errors import WeightsUnavailable
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    state = {k: v.clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    load_matching(model, {**state, "unused.w": torch.zeros(1)}, "Test", ignore=("unused.",))  # a counter may be absent
+    with torch.device("meta"):
+        empty = torch.nn.Linear(2, 3)
+    load_matching(empty, {k[2:]: v for k, v in state.items() if k.startswith("0.")}, "Test")
+    assert torch.equal(empty.weight, model[0].weight)  # a module built on meta takes the tensors as they are
+    bad = {**state, "extra": torch.zeros(1), "0.weight": torch.zeros(4, 2)}
+    del bad["0.bias"]
+    with pytest.raises(WeightsUnavailable) as err:
+        load_matching(model, bad, "Test", "w.safetensors")
+    assert str(err.value) == ("w.safetensors: the Test checkpoint does not fit the model: missing 0.bias; unexpected "
+                              "extra; misshapen 0.weight (1 missing, 1 unexpected, 1 misshapen)")
 
 def test_config_round_trip_and_validation(tmp_path):
     official = json.loads((OFFICIAL / "model_config_odf.json").read_text())

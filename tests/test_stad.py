@@ -187,7 +187,7 @@ def test_windows_plan_exact_frames_and_prompts():
 
 
 def test_window_shots_cut_trajectories():
-    from v2m.models.stad.generator import window_shots
+    from v2m.analysis.shot_objects import window_shots
 
     shots = load_stad_clip(FIXTURE)  # 3, 8, 10, 7, 3 seconds
     part = window_shots(shots, 5, 10)  # seconds 5..15: the end of shot 1 and the start of shot 2

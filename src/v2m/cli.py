@@ -411,12 +411,10 @@ def cmd_convert(args) -> int:
     return 1 if failed else 0
 
 
-EPOCHS = {"diffv2m": 50, "stad": 100}  # the published runs
-BATCH = {"diffv2m": 32, "stad": 6}
-
-
 def _train_parser(sub) -> None:
     """``v2m train``'s options."""
+    from .train.settings import STRATEGIES, TrainSettings, published
+
     tr = sub.add_parser(
         "train",
         help="train a model on a prepared dataset (diffv2m, stad)",
@@ -435,29 +433,32 @@ def _train_parser(sub) -> None:
                     "(e.g. TaylorJi/Diff-V2M); stad: a MusicGen (facebook/musicgen-small, -medium, a folder) whose "
                     "decoder starts the LM, or our folder to fine-tune")
     g = tr.add_argument_group("schedule")
-    g.add_argument("--epochs", type=_positive_int, help="epochs (as published: diffv2m 50, stad 100)")
-    g.add_argument("--max-steps", type=int, default=-1, metavar="N", help="stop after N optimiser steps")
+    g.add_argument("--epochs", type=_positive_int, help=f"epochs (as published: {published('max_epochs')})")
+    g.add_argument("--max-steps", type=int, default=TrainSettings.max_steps, metavar="N",
+                   help="stop after N optimiser steps")
     g.add_argument("--batch-size", type=_positive_int, metavar="N", help="clips per device (as published: "
-                   "diffv2m 32, stad 6)")
-    g.add_argument("--accumulate", type=_positive_int, default=1, metavar="N", help="gradient accumulation (1; "
-                   "the published run used 4 on 2 GPUs)")
+                   f"{published('batch_size')})")
+    g.add_argument("--accumulate", type=_positive_int, default=TrainSettings.accumulate, metavar="N",
+                   help=f"gradient accumulation ({TrainSettings.accumulate}; the published run used 4 on 2 GPUs)")
     g.add_argument("--crop-seconds", type=_positive_int, metavar="SEC", help="train on random crops this long")
-    g.add_argument("--seed", type=_seed, default=42, help="random seed (42)")
+    g.add_argument("--seed", type=_seed, default=TrainSettings.seed, help=f"random seed ({TrainSettings.seed})")
     g = tr.add_argument_group("hardware")
     g.add_argument("--precision", help="Lightning precision: bf16-mixed (default on GPUs that have it), 16-mixed, "
                    "32-true")
-    g.add_argument("--devices", default="auto", help="GPUs per node: a number, a list like 0,1, or auto")
-    g.add_argument("--nodes", type=_positive_int, default=1, help="nodes (1)")
-    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp", "deepspeed"], default="auto",
+    g.add_argument("--devices", default=TrainSettings.devices, help="GPUs per node: a number, a list like 0,1, or auto")
+    g.add_argument("--nodes", type=_positive_int, default=TrainSettings.num_nodes,
+                   help=f"nodes ({TrainSettings.num_nodes})")
+    g.add_argument("--strategy", choices=list(STRATEGIES), default=TrainSettings.strategy,
                    help="multi-GPU strategy (deepspeed needs the deepspeed package)")
-    g.add_argument("--workers", type=int, default=4, metavar="N", help="data loader workers per device (4)")
+    g.add_argument("--workers", type=int, default=TrainSettings.num_workers, metavar="N",
+                   help=f"data loader workers per device ({TrainSettings.num_workers})")
     g = tr.add_argument_group("monitoring")
     g.add_argument("--val-every", type=_positive_int, metavar="STEPS", help="validate every N steps (default: "
                    "each epoch)")
-    g.add_argument("--sample-every", type=int, default=0, metavar="STEPS", help="write audio samples every N "
-                   "steps (0 = never)")
-    g.add_argument("--checkpoint-every", type=_positive_int, default=150, metavar="STEPS",
-                   help="write last.ckpt every N steps (150)")
+    g.add_argument("--sample-every", type=int, default=TrainSettings.sample_every, metavar="STEPS",
+                   help="write audio samples every N steps (0 = never)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=TrainSettings.checkpoint_every, metavar="STEPS",
+                   help=f"write last.ckpt every N steps ({TrainSettings.checkpoint_every})")
     g.add_argument("--vae", metavar="WEIGHTS", help="the VAE for audio without pre-encoded latents and for samples "
                    "(default: the dataset's codec, or the --init model's)")
     g.add_argument("--codec", metavar="WEIGHTS", help="stad: the EnCodec for samples and the exported model "
@@ -471,12 +472,13 @@ def cmd_train(args) -> int:
     devices = args.devices
     if devices != "auto":
         devices = [int(d) for d in devices.split(",")] if "," in devices else int(devices)
-    common = dict(init=args.init, max_epochs=args.epochs or EPOCHS[args.model], max_steps=args.max_steps,
-                  batch_size=args.batch_size or BATCH[args.model], num_workers=args.workers,
-                  accumulate=args.accumulate, precision=args.precision, devices=devices, num_nodes=args.nodes,
-                  strategy=args.strategy, val_every=args.val_every, sample_every=args.sample_every,
-                  checkpoint_every=args.checkpoint_every, crop_seconds=args.crop_seconds, seed=args.seed,
-                  resume=not args.fresh, progress=not args.quiet)
+    # the run's settings (v2m.train.settings); epochs and batch size not given: the model's published ones
+    common = dict(init=args.init, max_steps=args.max_steps, num_workers=args.workers, accumulate=args.accumulate,
+                  precision=args.precision, devices=devices, num_nodes=args.nodes, strategy=args.strategy,
+                  val_every=args.val_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                  crop_seconds=args.crop_seconds, seed=args.seed, resume=not args.fresh, progress=not args.quiet)
+    common.update({name: value for name, value in (("max_epochs", args.epochs), ("batch_size", args.batch_size))
+                   if value})
     if args.model == "diffv2m":
         from .models.diffv2m import DiffV2MConfig
         from .train.diffv2m import fit

@@ -200,16 +200,21 @@ def read_state_dict(path: str, what: str) -> dict:
     return state
 
 
-def load_matching(module, state: dict, what: str, path: str, ignore: tuple[str, ...] = ()) -> None:
+def load_matching(module, state: dict, what: str, path: str | None = None, ignore: tuple[str, ...] = ()) -> None:
     """Load ``state`` into ``module`` strictly, except keys starting with one of ``ignore`` (parts of
-    the published checkpoint v2m does not use); a missing or misshapen tensor is one clear error."""
+    a published checkpoint v2m does not use); a missing, unexpected or misshapen tensor is one
+    clear error naming ``what`` and ``path``, the file the weights came from. A module built on
+    the meta device takes the tensors as they are (``assign``)."""
     state = {k: v for k, v in state.items() if not k.startswith(ignore)}
     own = module.state_dict()
     missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))  # a counter
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = [f"{name} {keys[:3]}{' ...' if len(keys) > 3 else ''}" for name, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("misshapen", wrong)) if keys]
-        raise WeightsUnavailable(f"the {what} checkpoint does not fit the model: " + "; ".join(parts), path)
-    module.load_state_dict(state, strict=False)  # checked above, up to batch-norm counters
+    problems = [(kind, keys) for kind, keys in (("missing", missing), ("unexpected", unexpected),
+                                                 ("misshapen", wrong)) if keys]
+    if problems:
+        examples = "; ".join(f"{kind} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                             for kind, keys in problems)
+        counts = ", ".join(f"{len(keys)} {kind}" for kind, keys in problems)
+        raise WeightsUnavailable(f"the {what} checkpoint does not fit the model: {examples} ({counts})", path)
+    module.load_state_dict(state, strict=False, assign=any(p.is_meta for p in module.parameters()))

@@ -38,6 +38,16 @@ _ARRAYS = (
 )
 
 
+def fit_length(x: np.ndarray, length: int, axis: int = 0) -> np.ndarray:
+    """``x`` cut or zero-padded to ``length`` along ``axis`` (a timeline's seconds, say)."""
+    x = np.asarray(x)
+    if x.shape[axis] >= length:
+        return np.take(x, np.arange(length), axis=axis)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, length - x.shape[axis])
+    return np.pad(x, widths)
+
+
 @dataclass
 class Analysis:
     """Everything v2m knows about one video's picture, on a per-second timeline."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import music
 from ..analysis.export import write_features
+from ..analysis.timeline import fit_length
 from ..errors import V2MError
 from ..fsutil import atomic_dir, atomic_path, write_bytes_atomic
 from ..media import read_audio, write_wav
@@ -177,11 +178,6 @@ def read_official(config_path: str | os.PathLike, split: str | None = None) -> l
     return clips
 
 
-def _pad_to_seconds(x: np.ndarray, seconds: int) -> np.ndarray:
-    x = np.asarray(x)[:seconds]
-    return np.pad(x, [(0, seconds - len(x))] + [(0, 0)] * (x.ndim - 1)) if len(x) < seconds else x
-
-
 def import_official(config_paths: list[str], out_dir: str | os.PathLike, split: str | None = None, codec=None,
                     progress: bool = True) -> tuple[dict, list[tuple[str, str]]]:
     """Turn official dataset configs into a v2m Diff-V2M dataset (``DiffV2MDataset`` reads it);
@@ -199,13 +195,13 @@ def import_official(config_paths: list[str], out_dir: str | os.PathLike, split: 
         try:
             y = read_audio(c.audio, sr, channels=2)
             seconds = music.n_seconds(y.shape[1], sr)
-            arrays = {"clip": _pad_to_seconds(np.load(c.clip, allow_pickle=False).astype(np.float32), seconds),
-                      "scene_cut": _pad_to_seconds(c.scene_cut, seconds), "pseudo_beat": _pad_to_seconds(c.pseudo_beat, seconds),
+            arrays = {"clip": fit_length(np.load(c.clip, allow_pickle=False).astype(np.float32), seconds),
+                      "scene_cut": fit_length(c.scene_cut, seconds), "pseudo_beat": fit_length(c.pseudo_beat, seconds),
                       "odf": music.odf_per_second(y, sr), "mel": music.lowres_mel(y, sr),
                       "tempogram": music.lowres_tempogram(y, sr)}
             if c.color is None:
                 raise V2MError("has no colour features (the config has no video_color)", c.audio)
-            arrays["color_hist"] = _pad_to_seconds(np.load(c.color, allow_pickle=False).astype(np.float32), seconds)
+            arrays["color_hist"] = fit_length(np.load(c.color, allow_pickle=False).astype(np.float32), seconds)
             if codec is not None:
                 arrays.update(codec.encode(y, sr))
         except V2MError as e:

@@ -41,23 +41,17 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import music
+from ..analysis.shot_objects import unpack_shots
+from ..analysis.timeline import fit_length
 from ..codecs import OobleckCodec
 from ..media import read_audio
-from ..analysis.shot_objects import clip_tensors, unpack_shots, window_shots
+from ..models.diffv2m.inputs import window_inputs as diffv2m_inputs
+from ..models.stad.inputs import window_inputs as stad_inputs
 
 
 def read_manifest(root: str | Path, split: str | None = None) -> list[dict]:
     rows = [json.loads(line) for line in (Path(root) / "manifest.jsonl").read_text().splitlines() if line]
     return [r for r in rows if split is None or r["split"] == split]
-
-
-def _pad(x: np.ndarray, length: int, axis: int = 0) -> np.ndarray:
-    x = np.asarray(x)
-    if x.shape[axis] >= length:
-        return np.take(x, np.arange(length), axis=axis)
-    widths = [(0, 0)] * x.ndim
-    widths[axis] = (0, length - x.shape[axis])
-    return np.pad(x, widths)
 
 
 class _ClipDataset(Dataset):
@@ -95,21 +89,27 @@ class _ClipDataset(Dataset):
         return start, n
 
     def _load(self, index: int):
+        """The clip's row, its feature arrays and its window (start second, seconds)."""
         row = self.rows[index]
         with np.load(self.root / row["features"], allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         start, n = self._window(int(row["seconds"]))
+        return row, arrays, start, n
+
+    @staticmethod
+    def _timing(row: dict, start: int) -> dict:
+        """The window's ``seconds_start`` in its source video and the video's ``seconds_total``."""
+        return {"seconds_start": float(row["start"]) + start, "seconds_total": float(row["duration"])}
+
+    def _audio(self, row: dict, start: int, n: int) -> dict:
+        """The audio of seconds [start, start + n) padded to the window, with its mask (none when
+        ``audio`` is off)."""
+        if not self.with_audio:
+            return {}
         sr, T = self.sample_rate, self.max_seconds
-        mask = np.zeros(T, bool)
-        mask[: min(n, row["seconds"])] = True
-        out = {"mask": torch.from_numpy(mask),
-               "seconds_start": float(row["start"]) + start, "seconds_total": float(row["duration"])}
-        if self.with_audio:
-            audio = read_audio(self.root / row["audio"], self.sample_rate, channels=self.channels)
-            clip_audio = audio[:, start * sr : (start + n) * sr]
-            out["audio"] = torch.from_numpy(_pad(clip_audio, T * sr, axis=1).astype(np.float32))
-            out["audio_mask"] = torch.from_numpy(np.arange(T * sr) < clip_audio.shape[1])
-        return row, arrays, start, n, out
+        audio = read_audio(self.root / row["audio"], sr, channels=self.channels)[:, start * sr : (start + n) * sr]
+        return {"audio": torch.from_numpy(fit_length(audio, T * sr, axis=1).astype(np.float32)),
+                "audio_mask": torch.from_numpy(np.arange(T * sr) < audio.shape[1])}
 
     def _frames(self, row: dict, frames: np.ndarray, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Codec frames [..., F] of seconds [start, start + n), padded to the window's frame count,
@@ -120,7 +120,7 @@ class _ClipDataset(Dataset):
         a = int(round(start * per_second))
         b = min(frames.shape[-1], a + int(n * codec["sample_rate"]) // codec["hop_length"])
         window = frames[..., a:b]
-        return _pad(window, total, axis=-1), np.arange(total) < window.shape[-1]
+        return fit_length(window, total, axis=-1), np.arange(total) < window.shape[-1]
 
 
 class DiffV2MDataset(_ClipDataset):
@@ -131,19 +131,12 @@ class DiffV2MDataset(_ClipDataset):
         self.sample_latents = sample_latents
 
     def __getitem__(self, index: int) -> dict:
-        row, z, start, n, out = self._load(index)
+        row, z, start, n = self._load(index)
         T = self.max_seconds
-
-        def take(name, dtype=np.float32):
-            return torch.from_numpy(_pad(z[name][start : start + n], T).astype(dtype))
-
-        out.update(color=take("color_hist"), scene_cut=take("scene_cut", np.int64), pseudo_beat=take("pseudo_beat"))
-        out["class_label"] = 2 if row.get("class_label") is None else int(row["class_label"])  # official default
-        out["has_clip"] = "clip" in z
-        out["clip"] = take("clip") if "clip" in z else torch.zeros(T, 512)
+        out = diffv2m_inputs(z, start, n, T, **self._timing(row, start), class_label=row.get("class_label"))
+        out.update(self._audio(row, start, n), has_clip="clip" in z)
         for name in ("odf", "mel", "tempogram"):
-            values = music.zscore(z[name][start : start + n])
-            out[name] = torch.from_numpy(_pad(values, T))
+            out[name] = torch.from_numpy(fit_length(music.zscore(z[name][start : start + n]), T))
         if "latent_mean" in z:
             mean, mask = self._frames(row, z["latent_mean"], start, n)
             std, _ = self._frames(row, z["latent_std"], start, n)
@@ -165,19 +158,18 @@ class StadDataset(_ClipDataset):
         self.max_shots, self.n_objects = max_shots, n_objects
 
     def __getitem__(self, index: int) -> dict:
-        row, z, start, n, out = self._load(index)
+        row, z, start, n = self._load(index)
         T = self.max_seconds
+        out = {"mask": torch.from_numpy(np.arange(T) < n), **self._timing(row, start), **self._audio(row, start, n)}
         features = self.stats.normalise({k: z[k] for k in music.STAD_KINDS})
         for kind, values in features.items():  # frames are the last axis; one frame per second
-            values = np.moveaxis(np.atleast_2d(values), -1, 0)[start : start + n]
-            out[kind] = torch.from_numpy(_pad(values, T).squeeze(-1) if values.shape[-1] == 1 else _pad(values, T))
+            values = fit_length(np.moveaxis(np.atleast_2d(values), -1, 0)[start : start + n], T)
+            out[kind] = torch.from_numpy(values.squeeze(-1) if values.shape[-1] == 1 else values)
         for name in ("motion", "brightness", "saturation", "warmth", "scene_cut"):
-            out[name] = torch.from_numpy(_pad(z[name][start : start + n], T).astype(np.float32))
+            out[name] = torch.from_numpy(fit_length(z[name][start : start + n], T).astype(np.float32))
         out["has_objects"] = "obj_seconds" in z
         if out["has_objects"]:
-            shots = window_shots(unpack_shots(z), start, n)
-            t = clip_tensors(shots, self.max_shots, self.n_objects, T)
-            out.update({k: torch.from_numpy(t[k]) for k in ("semantic", "hist", "area", "start", "move", "time_mask")})
+            out.update(stad_inputs(unpack_shots(z), start, n, self.max_shots, self.n_objects, T))
         if "codes" in z:
             codes, mask = self._frames(row, z["codes"], start, n)
             codes, mask = torch.from_numpy(codes.astype(np.int64)), torch.from_numpy(mask)

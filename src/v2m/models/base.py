@@ -6,6 +6,7 @@ it follows). Its :class:`~v2m.models.cards.ModelCard` says what it takes (option
 and how to summarise what it made; its ``embedder`` is the CLIP whose per-second embeddings
 its analysis must hold (None: none). ``v2m generate`` and :func:`v2m.generate` only ever talk
 to this interface, so the neural models plug in beside the composer without changing either.
+The neural models finish their audio the same way: :func:`normalised_music`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .. import music
 from ..analysis.timeline import Analysis
 from ..controls import Controls
 from .cards import ModelCard
@@ -39,6 +41,20 @@ class GeneratedMusic:
     downbeats: np.ndarray  # the subset of beats that start a bar
     midi: object | None = None  # a mido.MidiFile when the generator writes a score
     info: dict = field(default_factory=dict)  # what the generator chose (key, tempo, ...)
+
+
+PEAK = 0.95  # the neural models' audio is peak-normalised to this
+
+
+def normalised_music(audio: np.ndarray, sample_rate: int, info: dict) -> GeneratedMusic:
+    """``audio`` [C, n] peak-normalised to :data:`PEAK` as :class:`GeneratedMusic`, with the beats
+    and downbeats librosa's tracker finds in it, and their tempo added to ``info`` as ``bpm``."""
+    peak = float(np.abs(audio).max())
+    if peak > 0:
+        audio = audio / peak * PEAK
+    beats = music.beats(audio, sample_rate)
+    return GeneratedMusic(audio=audio, sample_rate=sample_rate, beats=beats.times, downbeats=beats.downbeats,
+                          info={**info, "bpm": round(beats.tempo, 1)})
 
 
 class Generator(Protocol):

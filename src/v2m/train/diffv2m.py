@@ -15,17 +15,18 @@ What the official training does, and what this module does the same way:
 - validation at t = 0.1, 0.3, 0.5, 0.7, 0.9 without condition dropout, with the predicted
   rhythm (as at inference), deterministically (:func:`validation_loss`).
 
-:func:`fit` runs it all on a prepared dataset (``v2m prepare``): checkpoints
-``out/checkpoints/last.ckpt`` (resumed automatically), TensorBoard logs in ``out/logs`` and the
-same scalars as CSV in ``out/metrics``, optional audio samples every N steps, and the trained
-model exported as a pipeline folder ``out/final`` that :meth:`DiffV2MPipeline.load` reads (the
-EMA weights are its default). Mixed precision is Lightning's (``precision="bf16-mixed"`` or
-``"16-mixed"``); multi-GPU runs pass ``strategy`` to Lightning (``ddp``, ``fsdp``, or
-``deepspeed``, which needs the ``deepspeed`` package).
+:func:`fit` runs it all on a prepared dataset (``v2m prepare``) with :func:`v2m.train.common.run`:
+checkpoints ``out/checkpoints/last.ckpt`` (resumed automatically), TensorBoard logs in
+``out/logs`` and the same scalars as CSV in ``out/metrics``, optional audio samples every N
+steps (sampled as inference samples: :func:`~v2m.models.diffv2m.pipeline.sample_latents`), and
+the trained model exported as a pipeline folder ``out/final`` that :meth:`DiffV2MPipeline.load`
+reads (the EMA weights are its default). Mixed precision is Lightning's
+(``precision="bf16-mixed"`` or ``"16-mixed"``); multi-GPU runs pass ``strategy`` to Lightning
+(``ddp``, ``fsdp``, or ``deepspeed``, which needs the ``deepspeed`` package).
 
     from v2m.train.diffv2m import fit
-    fit("model_config.json", "data/diffv2m", "runs/diffv2m", batch_size=32, accumulate=4,
-        precision="bf16-mixed", devices=2, strategy="ddp")
+    fit("model_config.json", "data/diffv2m", "runs/diffv2m", accumulate=4, precision="bf16-mixed",
+        devices=2, strategy="ddp")
 
 Checkpoints hold only tensors and plain values (the config as a dict of numbers, strings and
 lists), so Lightning and :func:`export_checkpoint` load them with ``weights_only=True``.
@@ -34,11 +35,10 @@ lists), so Lightning and :func:`export_checkpoint` load them with ``weights_only
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -47,15 +47,19 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
+from ..data.modules import DiffV2MDataModule
 from ..errors import V2MError
 from ..models.diffv2m.config import DiffV2MConfig
 from ..models.diffv2m.model import DiffV2M, rhythm_loss
-from ..models.diffv2m.sampling import DEFAULT_STEPS, SAMPLERS
+from ..models.diffv2m.pipeline import DiffV2MPipeline, sample_latents
+from ..models.diffv2m.sampling import SAMPLERS
 from ..models.diffv2m.vae import OfficialVAE
-from .samples import SamplesEveryN
+from ..weights import load_matching
+from .common import LAST, AudioSamples, FitResult, checkpoint_config, model_weights, read_checkpoint, run, \
+    run_settings
+from .settings import TrainSettings
 
 VAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # the official validation's diffusion times
-STRATEGIES = {"auto": "auto", "ddp": "ddp_find_unused_parameters_true", "fsdp": "fsdp", "deepspeed": "deepspeed"}
 
 
 # --- the schedule and the moving average -------------------------------------------------------
@@ -128,8 +132,7 @@ def validation_loss(model: DiffV2M, batch: dict, latents: torch.Tensor, times: S
     sum), as in :meth:`DiffV2M.training_loss`."""
     device = latents.device
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    cond = model.conditioner(batch)
-    ctx, global_cond = model.contexts(cond)  # use_true=None: the predicted rhythm
+    cond, ctx, global_cond = model.contexts_for(batch)
     B = latents.shape[0]
     losses: dict[str, torch.Tensor] = {}
     for value in times:
@@ -169,7 +172,7 @@ def _plain(config: DiffV2MConfig) -> dict:
     return json.loads(json.dumps(config.to_dict()))
 
 
-class DiffV2MModule(SamplesEveryN, pl.LightningModule):
+class DiffV2MModule(AudioSamples, pl.LightningModule):
     """Diff-V2M training: a :class:`DiffV2M` (conditioners + DiT, trained), a frozen
     :class:`OfficialVAE` (optional when every batch has pre-encoded ``latents``; never trained,
     never in the optimiser, the EMA or the checkpoint) and an :class:`EMA` of the DiT.
@@ -207,8 +210,6 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
         # module's device when used (_vae_here).
         object.__setattr__(self, "vae", vae)
         self.ema = EMA(config.training.ema_beta)
-        self._sample_batch: dict | None = None
-        self._last_sampled_step = -1
 
     # --- latents ---------------------------------------------------------------------------
 
@@ -297,9 +298,9 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
     @torch.no_grad()
     def sample(self, batch: dict, frames: int | None = None, seed: int | None = None,
                use_ema: bool = True) -> torch.Tensor:
-        """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` with the
-        module's sampler, steps and guidance; the EMA weights of the DiT when there are any
-        (``use_ema``), the predicted rhythm as at inference. ``frames`` defaults to the batch's
+        """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` as inference
+        samples (:func:`sample_latents`) with the module's sampler, steps and guidance; the EMA
+        weights of the DiT when there are any (``use_ema``). ``frames`` defaults to the batch's
         latent (or audio) length."""
         if frames is None:
             frames = (batch["latents"].shape[-1] if batch.get("latents") is not None
@@ -308,32 +309,16 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
         was_training = self.model.training
         self.model.eval()
         try:
-            cond = self.model.conditioner(batch)
-            ctx, global_cond = self.model.contexts(cond)
-            B = global_cond.shape[0]
             generator = torch.Generator(device=self.device).manual_seed(hp.seed if seed is None else seed)
-            noise = torch.randn(B, self.config.dit.io_channels, frames, generator=generator, device=self.device)
-            weights = self.ema.weights if use_ema and self.ema.weights else None
-            dit = self.model.dit
-            if weights is not None:
-                dit_weights = {k[len("dit."):]: v.to(self.device) for k, v in weights.items()}
-
-            def v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                args = (x, t, ctx, global_cond, hp.cfg_scale)
-                if weights is None:
-                    return dit(*args)
-                return torch.func.functional_call(dit, dit_weights, args)
-
-            steps = hp.sample_steps or DEFAULT_STEPS[hp.sampler]
-            return SAMPLERS[hp.sampler](v_model, noise, steps)
+            return sample_latents(self.model, batch, generator=generator, sampler=hp.sampler, steps=hp.sample_steps,
+                                  cfg_scale=hp.cfg_scale, frames=frames,
+                                  dit_weights=self.ema.weights if use_ema and self.ema.weights else None)
         finally:
             self.model.train(was_training)
 
     def log_samples(self, batch: dict, folder: str | os.PathLike | None = None) -> list[Path]:
-        """Sample ``batch``, decode with the VAE, peak-normalise, keep each clip's real seconds,
-        and write ``step<N>_<i>.wav`` into ``folder`` (default: ``samples/`` in the log folder; on
-        rank 0; also to TensorBoard, mono, when that is the logger). Returns the files written
-        (none without a VAE)."""
+        """Sample ``batch``, decode with the VAE and write the clips (:meth:`write_samples`).
+        Returns the files written (none without a VAE)."""
         vae = self._vae_here()
         if vae is None:
             rank_zero_warn("no VAE to decode samples with: audio samples are skipped")
@@ -341,53 +326,11 @@ class DiffV2MModule(SamplesEveryN, pl.LightningModule):
         attached = self._trainer is not None
         # the Trainer's precision (autocast for the mixed ones), as in its own steps
         with self.trainer.precision_plugin.forward_context() if attached else contextlib.nullcontext():
-            latents = self.sample(batch)
-            audio = vae.decode(latents.to(next(vae.parameters()).dtype)).float()
-        if attached and not self.trainer.is_global_zero:
-            return []
-        from ..media import write_wav
-
-        sr, step = self.config.sample_rate, self.global_step
-        folder = Path(self._log_dir()) / "samples" if folder is None else Path(folder)
-        writer = self._tensorboard() if attached else None
-        paths = []
-        for i, clip in enumerate(audio.cpu()):
-            seconds = int(batch["mask"][i].sum()) if batch.get("mask") is not None else clip.shape[-1] // sr
-            clip = clip[:, : seconds * sr]
-            clip = (clip / clip.abs().max().clamp(min=1e-8)).clamp(-1, 1)  # peak-normalised, as the official inference
-            path = folder / f"step{step:08d}_{i}.wav"
-            write_wav(path, clip.numpy(), sr)
-            paths.append(path)
-            if writer is not None:
-                writer.add_audio(f"samples/{i}", clip.mean(0, keepdim=True), global_step=step, sample_rate=sr)
-        return paths
-
-    def _log_dir(self) -> str:
-        log_dir = getattr(self.logger, "log_dir", None) if self.logger is not None else None
-        return log_dir or self.trainer.default_root_dir
-
-    def _tensorboard(self):
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        return self.logger.experiment if isinstance(self.logger, TensorBoardLogger) else None
+            audio = vae.decode(self.sample(batch)).float()
+        return self.write_samples(audio.cpu().numpy(), batch, self.config.sample_rate, folder)
 
 
 # --- export -----------------------------------------------------------------------------------
-
-
-def _read_checkpoint(path: str | os.PathLike) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # a directory (DeepSpeed), a truncated file, a pickle with code
-        raise V2MError(f"cannot be read as a Diff-V2M training checkpoint ({' '.join(str(e).split())[:160]})",
-                       path) from None
-
-
-def _checkpoint_config(checkpoint: Mapping) -> DiffV2MConfig:
-    try:
-        return DiffV2MConfig.from_dict(checkpoint["hyper_parameters"]["config"])
-    except (KeyError, TypeError, ValueError):
-        raise V2MError("the checkpoint was not written by v2m's Diff-V2M training (no config in it)") from None
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, vae: OfficialVAE) -> Path:
@@ -395,14 +338,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, 
     weights, the DiT's EMA weights when it has them, and ``vae``), which
     :meth:`DiffV2MPipeline.load` reads. Single-file checkpoints only (DDP, FSDP with full state
     dicts); convert a DeepSpeed checkpoint folder with DeepSpeed's ``zero_to_fp32`` first."""
-    from ..models.diffv2m.convert import load_into
-    from ..models.diffv2m.pipeline import DiffV2MPipeline
-
-    state = _read_checkpoint(checkpoint)
-    config = _checkpoint_config(state)
+    state = read_checkpoint(checkpoint, "Diff-V2M")
+    config = checkpoint_config(state, DiffV2MConfig.from_dict, "Diff-V2M", checkpoint)
     with torch.device("meta"):
         model = DiffV2M(config)
-    load_into(model, {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    load_matching(model, model_weights(state), "Diff-V2M training", os.fspath(checkpoint))
     ema = state.get("ema", {}).get("weights") or None
     folder = Path(folder)
     DiffV2MPipeline(config, model.eval(), vae, ema, str(folder)).save(folder)
@@ -412,40 +352,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, folder: str | os.PathLike, 
 # --- fit --------------------------------------------------------------------------------------
 
 
-@dataclass
-class FitResult:
-    trainer: pl.Trainer
-    module: DiffV2MModule
-    checkpoint: Path  # out/checkpoints/last.ckpt
-    final: Path | None  # out/final, the exported pipeline (None when interrupted or without a VAE)
-
-
 def _load_vae(source: str | os.PathLike | OfficialVAE) -> OfficialVAE:
     return source if isinstance(source, OfficialVAE) else OfficialVAE.from_pretrained(os.fspath(source), device="cpu")
 
 
-def _default_precision() -> str:
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
-
-
-def _loggers(out: Path) -> list:
-    """TensorBoard (scalars and audio samples) in ``out/logs`` and the same scalars as CSV in
-    ``out/metrics`` (easy to read without TensorBoard)."""
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-
-    return [TensorBoardLogger(save_dir=str(out), name="logs"), CSVLogger(save_dir=str(out), name="metrics")]
-
-
 def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data_dir: str | os.PathLike,
-        out_dir: str | os.PathLike, *, init: str | None = None, max_epochs: int = 50, max_steps: int = -1,
-        batch_size: int = 32, num_workers: int = 4, accumulate: int = 1, precision: str | None = None,
-        devices: int | str | Sequence[int] = "auto", num_nodes: int = 1, strategy: str = "auto",
-        val_every: int | None = None, sample_every: int = 0, sampler: str = "dpm", sample_steps: int | None = None,
-        checkpoint_every: int = 150, log_every: int = 50, crop_seconds: int | None = None, seed: int = 42,
-        resume: bool = True, vae: str | os.PathLike | OfficialVAE | None = None, progress: bool = True,
-        callbacks: Sequence[pl.Callback] = (), accelerator: str = "auto") -> FitResult:
+        out_dir: str | os.PathLike, *, init: str | None = None, vae: str | os.PathLike | OfficialVAE | None = None,
+        sampler: str = "dpm", sample_steps: int | None = None, callbacks: Sequence[pl.Callback] = (),
+        settings: TrainSettings | None = None, **changes) -> FitResult:
     """Train Diff-V2M on the prepared dataset ``data_dir``; everything goes to ``out_dir``.
 
     ``config_or_path``: a :class:`DiffV2MConfig`, a config dict or a config file (ours or the
@@ -459,34 +373,30 @@ def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data
     ``vae``: the VAE (a source for :meth:`OfficialVAE.from_pretrained`, or one); by default
     ``init``'s, else the one the dataset was encoded with (its ``dataset.json``). It is required
     when the dataset has no pre-encoded latents (training encodes the audio), and needed for
-    audio samples and the exported pipeline.
+    audio samples (``sampler``, ``sample_steps``: :class:`DiffV2MModule`) and the exported
+    pipeline.
 
-    The official run: batch 32 per GPU, ``accumulate=4``, 2 GPUs, 16-mixed precision, 50 epochs,
-    a checkpoint every 150 steps. ``val_every``: validate every this many optimiser steps (None:
-    after each epoch; never when the dataset has no val split). ``sample_every``: audio samples
-    every this many steps (0: never). ``precision``: Lightning's ("bf16-mixed", "16-mixed",
-    "32-true"; default bf16-mixed on a GPU that has it, else 32-true). ``strategy``: "auto",
-    "ddp" (with unused-parameter detection: film_choose leaves one branch without gradient),
-    "fsdp", "deepspeed" (needs the ``deepspeed`` package) or any Lightning strategy name.
+    ``settings``: the run's :class:`~v2m.train.settings.TrainSettings` (default: the published
+    ones, ``PUBLISHED["diffv2m"]``), with any of its fields replaced by keyword (``changes``:
+    ``max_steps=100``, ``batch_size=8``, ...). The official run: batch 32 per GPU,
+    ``accumulate=4``, 2 GPUs, 16-mixed precision, 50 epochs, a checkpoint every 150 steps.
+    ``strategy``: "auto", "ddp" (with unused-parameter detection: film_choose leaves one branch
+    without gradient), "fsdp", "deepspeed" (needs the ``deepspeed`` package) or any Lightning
+    strategy name.
 
     At the end (unless interrupted) the final state is written to ``last.ckpt`` and exported as
     the pipeline folder ``out_dir/final`` (with the EMA weights, its default)."""
-    from ..data.modules import DiffV2MDataModule
-    from ..models.diffv2m.pipeline import DiffV2MPipeline
-
+    settings = run_settings("diffv2m", settings, changes)
     out = Path(out_dir)
-    checkpoint_dir = out / "checkpoints"
-    last = checkpoint_dir / "last.ckpt"
-    resume_from = last if resume and last.exists() else None
-    lightning_strategy = STRATEGIES.get(strategy, strategy)
-    if "deepspeed" in str(lightning_strategy) and importlib.util.find_spec("deepspeed") is None:
-        raise V2MError(f"strategy {strategy!r} needs the deepspeed package (pip install deepspeed)")
+    last = out / LAST
+    resume_from = last if settings.resume and last.exists() else None
 
     # the config and the starting weights
     given = None if config_or_path is None else _as_config(config_or_path)
     pipeline = None
     if resume_from is not None and resume_from.is_file():
-        config = _checkpoint_config(_read_checkpoint(resume_from))
+        config = checkpoint_config(read_checkpoint(resume_from, "Diff-V2M"), DiffV2MConfig.from_dict, "Diff-V2M",
+                                   resume_from)
         if given is not None and given != config:
             rank_zero_warn(f"resuming from {resume_from} with the config it was trained with, not the one given")
     elif init is not None:
@@ -497,9 +407,9 @@ def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data
     else:
         raise V2MError("no config: give a config (or its file), or init= a pipeline to fine-tune")
 
-    datamodule = DiffV2MDataModule(data_dir, batch_size=batch_size, num_workers=num_workers,
-                                   max_seconds=config.conditioning.max_seconds, crop_seconds=crop_seconds,
-                                   seed=seed, pin_memory=torch.cuda.is_available())
+    datamodule = DiffV2MDataModule(data_dir, batch_size=settings.batch_size, num_workers=settings.num_workers,
+                                   max_seconds=config.conditioning.max_seconds, crop_seconds=settings.crop_seconds,
+                                   seed=settings.seed, pin_memory=torch.cuda.is_available())
     summary = datamodule.summary
     has_latents = summary.get("clips_with_codec", 0) == summary.get("clips", 0) > 0
     codec = summary.get("codec") or {}
@@ -527,31 +437,13 @@ def fit(config_or_path: DiffV2MConfig | Mapping | str | os.PathLike | None, data
         raise V2MError(f"the VAE ({vae.latent_dim} latent channels, hop {vae.hop_length}) does not fit the model "
                        f"({config.dit.io_channels} channels, hop {config.downsampling})")
 
-    pl.seed_everything(seed, workers=True, verbose=False)
-    module = DiffV2MModule(config, vae, model=None if pipeline is None or resume_from else pipeline.model,
-                           sample_every=sample_every, sampler=sampler, sample_steps=sample_steps, seed=seed)
+    def make_module() -> DiffV2MModule:
+        return DiffV2MModule(config, vae, model=None if pipeline is None or resume_from else pipeline.model,
+                             sample_every=settings.sample_every, sampler=sampler, sample_steps=sample_steps,
+                             seed=settings.seed)
 
-    datamodule.setup("validate")
-    has_val = len(datamodule.datasets["val"]) > 0
-    validation = ({"limit_val_batches": 0} if not has_val else
-                  {"check_val_every_n_epoch": 1} if not val_every else
-                  {"val_check_interval": int(val_every) * int(accumulate), "check_val_every_n_epoch": None})
-    checkpointing = pl.callbacks.ModelCheckpoint(dirpath=str(checkpoint_dir), save_top_k=0, save_last=True,
-                                                 every_n_train_steps=checkpoint_every, enable_version_counter=False)
-    trainer = pl.Trainer(default_root_dir=str(out), logger=_loggers(out), callbacks=[checkpointing, *callbacks],
-                         max_epochs=max_epochs, max_steps=max_steps, accumulate_grad_batches=accumulate,
-                         precision=precision or _default_precision(), accelerator=accelerator, devices=devices,
-                         num_nodes=num_nodes, strategy=lightning_strategy, log_every_n_steps=log_every,
-                         num_sanity_val_steps=0, enable_progress_bar=progress, enable_model_summary=progress,
-                         **validation)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    def export(checkpoint: Path, folder: Path) -> Path:
+        return export_checkpoint(checkpoint, folder, vae)
 
-    final = None
-    if not trainer.interrupted:
-        trainer.save_checkpoint(last, weights_only=False)  # the final state, whatever checkpoint_every is
-        if trainer.is_global_zero:
-            if vae is None:
-                rank_zero_warn("no VAE: the final pipeline is not exported (use export_checkpoint with a VAE)")
-            else:
-                final = export_checkpoint(last, out / "final", vae)
-    return FitResult(trainer, module, last, final)
+    return run(make_module, datamodule, out, settings, resume_from=resume_from,
+               export=None if vae is None else export, exporter="VAE", callbacks=callbacks)

@@ -7,7 +7,7 @@ the defects of the published code that the default model fixes.
 """
 
 from .config import ConditioningConfig, DiffV2MConfig, DiTConfig, TrainingConfig
-from .convert import convert_official
+from .official_keys import convert_official
 from .model import DiffV2M
 
 __all__ = ["ConditioningConfig", "DiTConfig", "DiffV2M", "DiffV2MConfig", "TrainingConfig", "convert_official"]

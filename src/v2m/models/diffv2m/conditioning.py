@@ -89,7 +89,7 @@ class Conditions:
         return torch.cat([self.seconds_start, self.seconds_total, self.class_token], -1)[:, 0]
 
 
-def _fit(x: torch.Tensor, T: int) -> torch.Tensor:
+def _pad_to(x: torch.Tensor, T: int) -> torch.Tensor:
     """[B, n, ...] cut or zero-padded to [B, T, ...]."""
     if x.shape[1] >= T:
         return x[:, :T]
@@ -127,18 +127,18 @@ class Conditioner(nn.Module):
         ``tempogram`` [B, T, 16]) when training."""
         T = self.config.max_seconds
         dtype = self.semantic_out.weight.dtype  # inputs follow the weights (float32, bf16, fp16)
-        semantic = _fit(batch["clip"].to(dtype), T)
+        semantic = _pad_to(batch["clip"].to(dtype), T)
         B = semantic.shape[0]
-        mask = _fit(batch["mask"].bool(), T)
+        mask = _pad_to(batch["mask"].bool(), T)
         class_label = batch.get("class_label")
         class_label = torch.full((B,), 2, device=semantic.device) if class_label is None else class_label.long()
         class_label = class_label.clamp(0, self.config.num_classes - 1)
-        scene_cut, pseudo_beat = _fit(batch["scene_cut"], T), _fit(batch["pseudo_beat"].to(dtype), T)
+        scene_cut, pseudo_beat = _pad_to(batch["scene_cut"], T), _pad_to(batch["pseudo_beat"].to(dtype), T)
 
         predicted = self.predictor(semantic, class_label, scene_cut, pseudo_beat, mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.official):
             predicted_tokens = self.rhythm_tokens(predicted)
-        color = _fit(batch["color"].to(dtype), T)
+        color = _pad_to(batch["color"].to(dtype), T)
         cond = Conditions(
             semantic=self.semantic_out(self.semantic_in(semantic)), semantic_mask=mask,
             predicted_rhythm=predicted, predicted_tokens=predicted_tokens,
@@ -148,9 +148,9 @@ class Conditioner(nn.Module):
             seconds_total=self.seconds_total(torch.as_tensor(batch["seconds_total"], device=semantic.device)))
         key = RHYTHM_KEYS[self.config.rhythm_type]
         if batch.get(key) is not None:
-            true = _fit(batch[key].to(dtype), T)
+            true = _pad_to(batch[key].to(dtype), T)
             true = true[..., None] if true.ndim == 2 else true
-            true_mask = _fit(batch.get("rhythm_mask", batch["mask"]).bool(), T)
+            true_mask = _pad_to(batch.get("rhythm_mask", batch["mask"]).bool(), T)
             cond.true_rhythm = zscore(true) if self.official else zscore(true, true_mask)
             cond.true_tokens, cond.true_mask = self.rhythm_tokens(cond.true_rhythm), true_mask
         return cond

@@ -2,10 +2,11 @@
 
 The model scores ``max_seconds`` (30 s) at a time. A video is cut into windows of that length
 that overlap by ``overlap`` seconds; every window is conditioned on its own seconds of the
-video (CLIP, colour, scene cuts, visual beats; seconds_start 0 and seconds_total its length, as
-the training clips), all windows are sampled as one batch from one seeded noise tensor, decoded,
-and joined with equal-power crossfades over the overlaps. The beats of the result come from
-librosa's beat tracker.
+video (CLIP, colour, scene cuts, visual beats; seconds_start 0 and seconds_total its length),
+made into model inputs by :func:`.inputs.window_inputs` as the training clips are. The pipeline
+samples all windows as one batch from one seeded noise tensor and decodes them; they are joined
+with equal-power crossfades over the overlaps. The beats of the result come from librosa's beat
+tracker.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import math
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from ...errors import V2MError
-from ..base import GeneratedMusic, GenerationRequest
+from ..base import GeneratedMusic, GenerationRequest, normalised_music
 from ..cards import MODELS, DiffV2MOptions
+from .inputs import FEATURES, window_inputs
 from .pipeline import OFFICIAL_REPO, DiffV2MPipeline
-from .sampling import DEFAULT_STEPS, SAMPLERS
+from .sampling import DEFAULT_STEPS
 
 
 def window_starts(duration: float, window: int, overlap: int) -> list[int]:
@@ -83,29 +86,8 @@ class DiffV2MGenerator:
             raise V2MError(f"CLIP gives {self.embedder.dim}-d embeddings but the model takes {expected}-d "
                            f"(pass the CLIP it was trained with, --clip)", self.embedder.source)
 
-    def _window_batch(self, analysis, starts: list[int], duration: float) -> dict:
-        cfg = self.pipeline.config.conditioning
-        T = cfg.max_seconds
-        rows = {"clip": analysis.clip, "color": analysis.color_hist, "scene_cut": analysis.scene_cut,
-                "pseudo_beat": analysis.pseudo_beat}
-        batch: dict[str, list] = {k: [] for k in (*rows, "mask", "seconds_total")}
-        for s in starts:
-            n = int(min(T, math.ceil(duration - s - 1e-6)))
-            for k, values in rows.items():
-                values = np.asarray(values, np.float32)[s : s + n]
-                batch[k].append(np.concatenate([values, np.zeros((T - len(values),) + values.shape[1:], np.float32)]))
-            batch["mask"].append(np.arange(T) < n)
-            batch["seconds_total"].append(float(n))
-        out = {k: torch.from_numpy(np.stack(v)) for k, v in batch.items() if k != "seconds_total"}
-        out["seconds_total"] = torch.tensor(batch["seconds_total"])
-        out["seconds_start"] = torch.zeros(len(starts))
-        out["class_label"] = torch.full((len(starts),), 2)
-        return out
-
     @torch.no_grad()
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
-        from ... import music
-
         analysis = request.analysis
         video = analysis.meta.get("source", {}).get("path")
         if analysis.clip is None:
@@ -115,27 +97,14 @@ class DiffV2MGenerator:
             raise V2MError(f"the analysis has {colour}-value colour histograms but the model "
                            f"{self.pipeline.source} takes {expected}", video)
         p = self.pipeline
-        config, device = p.config, p.device
-        T, sr = config.conditioning.max_seconds, config.sample_rate
+        T, sr = p.config.conditioning.max_seconds, p.config.sample_rate
         starts = window_starts(request.duration, T, self.overlap)
-        batch = {k: v.to(device) for k, v in self._window_batch(analysis, starts, request.duration).items()}
-        ctx, global_cond = p.model.contexts(p.model.conditioner(batch))
-        g = torch.Generator().manual_seed(request.seed)
-        noise = torch.randn(len(starts), config.dit.io_channels, config.latent_length, generator=g).to(device)
-
-        def denoise(x, t):
-            return p.model(x, t, ctx, global_cond, self.cfg_scale)
-
-        latents = SAMPLERS[self.sampler](denoise, noise, self.steps)
-        audio = p.vae.decode(latents).float().cpu().numpy()
+        features = {name: getattr(analysis, name) for name in FEATURES}
+        items = [window_inputs(features, s, int(min(T, math.ceil(request.duration - s - 1e-6))), T) for s in starts]
+        batch = {k: v.to(p.device) for k, v in default_collate(items).items()}
+        audio = p(batch, generator=torch.Generator().manual_seed(request.seed), sampler=self.sampler,
+                  steps=self.steps, cfg_scale=self.cfg_scale).cpu().numpy()
         pieces = [a[:, : int(round(min(T, request.duration - s) * sr))] for a, s in zip(audio, starts)]
-        total = int(round(request.duration * sr))
-        joined = join_windows(pieces, starts, sr, total)
-        peak = float(np.abs(joined).max())
-        if peak > 0:
-            joined = joined / peak * 0.95
-        b = music.beats(joined, sr)
-        return GeneratedMusic(audio=joined, sample_rate=sr, beats=b.times, downbeats=b.downbeats,
-                              info={"model": "diffv2m", "windows": len(starts), "sampler": self.sampler,
-                                    "steps": self.steps, "cfg": self.cfg_scale, "bpm": round(b.tempo, 1),
-                                    "weights": p.source})
+        joined = join_windows(pieces, starts, sr, int(round(request.duration * sr)))
+        return normalised_music(joined, sr, {"model": "diffv2m", "windows": len(starts), "sampler": self.sampler,
+                                             "steps": self.steps, "cfg": self.cfg_scale, "weights": p.source})

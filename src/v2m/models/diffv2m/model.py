@@ -74,6 +74,12 @@ class DiffV2M(nn.Module):
             color, color_mask = cond.color, cond.color_mask
         return Contexts(semantic, semantic_mask, rhythm, rhythm_mask, color, color_mask), cond.global_cond
 
+    def contexts_for(self, batch: dict) -> tuple[Conditions, Contexts, torch.Tensor]:
+        """The conditions of ``batch`` and, from them, the DiT's contexts and global condition with
+        the predicted rhythm, as at inference (sampling, and validation)."""
+        cond = self.conditioner(batch)
+        return (cond, *self.contexts(cond))
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, ctx: Contexts, global_cond: torch.Tensor,
                 cfg_scale: float = 1.0) -> torch.Tensor:
         return self.dit(x, t, ctx, global_cond, cfg_scale)

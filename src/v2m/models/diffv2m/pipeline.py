@@ -7,9 +7,13 @@ trained with it) and ``vae/`` (diffusers' ``AutoencoderOobleck``, or only its de
 
 The published checkpoint (``TaylorJi/Diff-V2M``: ``model_odf.ckpt``, a Lightning checkpoint,
 and ``model_config_odf.json``, found beside the ``.ckpt`` or given as ``config``) is read
-with ``torch.load(weights_only=True)`` (memory-mapped), converted (:mod:`.convert`,
+with ``torch.load(weights_only=True)`` (memory-mapped), converted (:mod:`.official_keys`,
 :mod:`.vae`) and run in ``official`` mode, the computation it was trained with. Its DiT weights default to the online copy, which is what the official inference
 samples with; ``weights="ema"`` takes the average instead.
+
+Sampling is one function, :func:`sample_latents` (conditions -> contexts -> seeded noise ->
+sampler), which the pipeline's call (then the VAE's decoding) and training's audio samples both
+use; its inputs are made by :func:`.inputs.window_inputs`.
 """
 
 from __future__ import annotations
@@ -18,19 +22,46 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
-from ...weights import hub_file, looks_like_path, read_state_dict, resolve_device
+from ...weights import hub_file, load_matching, looks_like_path, read_state_dict, resolve_device
 from .config import DiffV2MConfig
-from .convert import convert_official, load_into
+from .official_keys import convert_official
 from .model import DiffV2M
+from .sampling import DEFAULT_STEPS, SAMPLERS
 from .vae import OfficialVAE
 
 OFFICIAL_REPO = "TaylorJi/Diff-V2M"
 OFFICIAL_CHECKPOINT, OFFICIAL_CONFIG = "model_odf.ckpt", "model_config_odf.json"
+
+
+@torch.no_grad()
+def sample_latents(model: DiffV2M, batch: dict, *, generator: torch.Generator, sampler: str = "dpm",
+                   steps: int | None = None, cfg_scale: float = 3.0, frames: int | None = None,
+                   dit_weights: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Latents [B, io_channels, frames] sampled for the conditions of ``batch`` (collated
+    :func:`.inputs.window_inputs` items): Diff-V2M's one sampling, which inference and the
+    training samples share. The noise is drawn by ``generator`` on its own device (the same seed
+    gives the same noise); ``steps`` defaults to the sampler's, ``frames`` to the config's latent
+    length; ``dit_weights`` (``dit.*`` names, such as training's EMA) replace the DiT's own."""
+    config, device = model.config, next(model.parameters()).device
+    # 1. the conditions and the DiT's contexts, with the predicted rhythm
+    _, ctx, global_cond = model.contexts_for(batch)
+    # 2. the initial noise
+    shape = (global_cond.shape[0], config.dit.io_channels, frames or config.latent_length)
+    noise = torch.randn(shape, generator=generator, device=generator.device).to(device)
+    # 3. the DiT to denoise with, and the sampler's loop over it
+    weights = None if dit_weights is None else {k[len("dit."):]: v.to(device) for k, v in dit_weights.items()}
+
+    def v_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        args = (x, t, ctx, global_cond, cfg_scale)
+        return model.dit(*args) if weights is None else torch.func.functional_call(model.dit, weights, args)
+
+    return SAMPLERS[sampler](v_model, noise, steps or DEFAULT_STEPS[sampler])
 
 
 @dataclass
@@ -40,6 +71,16 @@ class DiffV2MPipeline:
     vae: OfficialVAE
     ema: dict | None = None  # the DiT's averaged weights (``dit.*``), when there are any
     source: str = ""
+
+    @torch.no_grad()
+    def __call__(self, batch: dict, *, generator: torch.Generator, sampler: str = "dpm", steps: int | None = None,
+                 cfg_scale: float = 3.0, frames: int | None = None, output_type: str = "audio") -> torch.Tensor:
+        """Music for the model inputs ``batch``: latents sampled by :func:`sample_latents` (its
+        arguments), then (``output_type`` "audio") decoded by the VAE to float32 audio
+        [B, 2, frames x hop]; ``output_type`` "latent" returns the latents."""
+        latents = sample_latents(self.model, batch, generator=generator, sampler=sampler, steps=steps,
+                                 cfg_scale=cfg_scale, frames=frames)
+        return latents if output_type == "latent" else self.vae.decode(latents).float()
 
     def to(self, device) -> "DiffV2MPipeline":
         self.model.to(device)
@@ -103,7 +144,7 @@ class DiffV2MPipeline:
         with torch.device("meta"):
             model = DiffV2M(config)
         weights_file = str(folder / "model.safetensors")
-        load_into(model, read_state_dict(weights_file, "Diff-V2M"), weights_file)
+        load_matching(model, read_state_dict(weights_file, "Diff-V2M"), "Diff-V2M", weights_file)
         has_ema = (folder / "ema.safetensors").exists()
         ema = read_state_dict(str(folder / "ema.safetensors"), "Diff-V2M EMA") if has_ema else None
         if (weights or ("ema" if ema else "online")) == "ema":
@@ -132,7 +173,7 @@ class DiffV2MPipeline:
         with torch.device("meta"):
             model = DiffV2M(config)
         try:
-            load_into(model, convert_official(state, weights), str(checkpoint))
+            load_matching(model, convert_official(state, weights), "Diff-V2M", str(checkpoint))
             vae = OfficialVAE.from_official(config.vae, state, sample_rate=config.sample_rate, source=str(checkpoint))
         except V2MError as e:  # the converters' errors concern this file
             raise V2MError(e.message, e.path or checkpoint) from None

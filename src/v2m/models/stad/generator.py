@@ -15,12 +15,14 @@ import math
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from ...analysis.objects import DEFAULT_SAM, ObjectDecomposer
-from ...analysis.shot_objects import StadShot, clip_tensors, window_shots
+from ...analysis.shot_objects import StadShot
 from ...errors import V2MError
-from ..base import GeneratedMusic, GenerationRequest
+from ..base import GeneratedMusic, GenerationRequest, normalised_music
 from ..cards import MODELS, StadOptions
+from .inputs import window_inputs
 from .pipeline import StadPipeline
 
 
@@ -70,8 +72,6 @@ class StadGenerator:
 
     @torch.no_grad()
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
-        from ... import music
-
         p = self.pipeline
         cfg = p.config
         fr, sr = cfg.lm.frame_rate, cfg.sample_rate
@@ -80,25 +80,16 @@ class StadGenerator:
         tokens = None
         plan = plan_windows(request.duration, self.window, self.overlap, fr)
         for start, frames, prompt_frames in plan:
-            seconds = math.ceil(frames / fr)
-            t = clip_tensors(window_shots(shots, start, seconds), cfg.video.max_shots, cfg.video.n_objects,
-                             cfg.video.max_seconds)
-            batch = {k: torch.from_numpy(np.asarray(t[k]))[None].to(p.device)
-                     for k in ("semantic", "hist", "area", "start", "move", "time_mask")}
-            batch["mask"] = batch["time_mask"]
-            cond, mask, _ = p.model.conditions_for(batch, request.controls.video, request.controls.music,
-                                                   guidance=self.cfg_scale != 1.0)
+            item = window_inputs(shots, start, math.ceil(frames / fr), cfg.video.max_shots, cfg.video.n_objects,
+                                 cfg.video.max_seconds)
+            batch = {k: v.to(p.device) for k, v in default_collate([item]).items()}
             prompt = None if tokens is None or prompt_frames <= 0 else tokens[..., -prompt_frames:]
-            window_tokens = p.model.generate(cond, mask, frames, self.cfg_scale, prompt=prompt, generator=g)
+            window_tokens = p(batch, frames=frames, cfg_scale=self.cfg_scale, video_controls=request.controls.video,
+                              music_controls=request.controls.music, prompt=prompt, generator=g)
             tokens = window_tokens if tokens is None else torch.cat([tokens, window_tokens[..., prompt_frames:]], -1)
         audio = p.codec.decode({"codes": tokens[0].cpu().numpy()})
         n = int(round(request.duration * sr))
         audio = np.pad(audio, ((0, 0), (0, max(0, n - audio.shape[1]))))[:, :n]
         stereo = np.repeat(audio[:1], 2, 0).astype(np.float32)
-        peak = float(np.abs(stereo).max())
-        stereo = stereo / peak * 0.95 if peak > 0 else stereo
-        b = music.beats(stereo, sr)
-        return GeneratedMusic(audio=stereo, sample_rate=sr, beats=b.times, downbeats=b.downbeats,
-                              info={"model": "stad", "shots": len(shots), "frames": int(tokens.shape[-1]), "windows": len(plan),
-                                    "cfg_scale": self.cfg_scale,
-                                    "bpm": round(b.tempo, 1), "weights": p.source})
+        return normalised_music(stereo, sr, {"model": "stad", "shots": len(shots), "frames": int(tokens.shape[-1]),
+                                             "windows": len(plan), "cfg_scale": self.cfg_scale, "weights": p.source})

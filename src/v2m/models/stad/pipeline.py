@@ -5,6 +5,10 @@ heads, condition projection, LM, alignment module) and ``encodec/`` (transformer
 ``EncodecModel``; when absent, MusicGen's ``facebook/encodec_32khz`` is loaded from the hub or
 its cache). Nothing is unpickled. The official code released no weights, so there is no
 published checkpoint to convert.
+
+Generation is one function, :func:`sample_tokens` (conditions -> the LM's sampling), which the
+pipeline's call and training's audio samples both use; its inputs are made by
+:func:`.inputs.window_inputs`.
 """
 
 from __future__ import annotations
@@ -13,15 +17,31 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from ...codecs import ENCODEC_DEFAULT, EncodecCodec
+from ...controls import MusicControl, VideoControl
 from ...fsutil import atomic_dir
 from ...errors import V2MError, WeightsUnavailable
-from ...weights import resolve_device
+from ...weights import load_matching, read_state_dict, resolve_device
 from .config import StadConfig
 from .model import Stad
+
+
+@torch.no_grad()
+def sample_tokens(model: Stad, batch: dict, *, frames: int, cfg_scale: float = 3.0,
+                  video_controls: Sequence[VideoControl] = (), music_controls: Sequence[MusicControl] = (),
+                  prompt: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """EnCodec tokens [B, 4, frames] for the object streams of ``batch`` (collated
+    :func:`.inputs.window_inputs` items; ``mask``, else ``time_mask``, marks the real seconds):
+    ControllableV2M's one generation, which inference and the training samples share. Guidance
+    ``cfg_scale`` on the video conditions (1: none); ``prompt`` [B, 4, P]: tokens to continue."""
+    # 1. the condition tokens after the controls (and, with guidance, the unconditional ones)
+    conditions, mask, _ = model.conditions_for(batch, video_controls, music_controls, guidance=cfg_scale != 1.0)
+    # 2. the LM's sampling
+    return model.generate(conditions, mask, frames, cfg_scale, prompt=prompt, generator=generator)
 
 
 @dataclass
@@ -30,6 +50,14 @@ class StadPipeline:
     model: Stad
     codec: EncodecCodec
     source: str = ""
+
+    def __call__(self, batch: dict, *, frames: int, cfg_scale: float = 3.0,
+                 video_controls: Sequence[VideoControl] = (), music_controls: Sequence[MusicControl] = (),
+                 prompt: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Tokens for the model inputs ``batch``: :func:`sample_tokens` (its arguments) with this
+        pipeline's model; :meth:`EncodecCodec.decode` turns them into audio."""
+        return sample_tokens(self.model, batch, frames=frames, cfg_scale=cfg_scale, video_controls=video_controls,
+                             music_controls=music_controls, prompt=prompt, generator=generator)
 
     @property
     def device(self) -> torch.device:
@@ -47,9 +75,6 @@ class StadPipeline:
 
     @classmethod
     def load(cls, source: str, device: str = "auto") -> "StadPipeline":
-        from ...weights import read_state_dict
-        from ..diffv2m.convert import load_into
-
         folder = Path(os.path.expanduser(source))
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             if not folder.exists():
@@ -59,7 +84,7 @@ class StadPipeline:
         config = StadConfig.load(folder / "config.json")
         model = Stad(config)
         weights = str(folder / "model.safetensors")
-        load_into(model, read_state_dict(weights, "ControllableV2M"), weights)
+        load_matching(model, read_state_dict(weights, "ControllableV2M"), "ControllableV2M", weights)
         dev = resolve_device(device)
         encodec = folder / "encodec"
         codec = EncodecCodec.load(str(encodec) if encodec.is_dir() else ENCODEC_DEFAULT, device=str(dev))

@@ -124,17 +124,3 @@ def convert_official(state_dict: Mapping[str, torch.Tensor], weights: str = "onl
         raise V2MError(f"{len(unknown)} checkpoint keys have no place in Diff-V2M, e.g. {', '.join(unknown[:4])}")
     return out
 
-
-def load_into(model: torch.nn.Module, converted: Mapping[str, torch.Tensor], path: str | None = None) -> None:
-    """Load ``converted`` into ``model`` strictly, with one clear error naming what differs (and
-    ``path``, the file the weights came from)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    wrong = [k for k in set(expected) & set(converted) if tuple(expected[k].shape) != tuple(converted[k].shape)]
-    if missing or unexpected or wrong:
-        parts = [f"{len(missing)} missing (e.g. {', '.join(missing[:3])})" if missing else "",
-                 f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})" if unexpected else "",
-                 f"{len(wrong)} with other shapes (e.g. {', '.join(sorted(wrong)[:3])})" if wrong else ""]
-        raise V2MError("the checkpoint does not fit this config: " + "; ".join(p for p in parts if p), path)
-    model.load_state_dict(converted, strict=True, assign=any(p.is_meta for p in model.parameters()))
