@@ -239,3 +239,15 @@ def test_clip_frames_are_upright_and_bounded(videos):
     assert _clip_input(frame, 0, 224).shape == (224, 299, 3)  # shortest side reduced, aspect kept
     assert _clip_input(frame, 90, 224).shape == (299, 224, 3)  # portrait, as a player shows it
     assert _clip_input(frame, 0, 1000).shape == (480, 640, 3)  # never enlarged
+
+
+def test_the_decoder_leaves_one_core_to_the_analysis(monkeypatch):
+    import os
+
+    from v2m.analysis.video import decoding_threads
+
+    assert decoding_threads(3) == 3  # asked for: as asked
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert decoding_threads() == 7
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert decoding_threads() == 1  # never none

@@ -50,7 +50,7 @@ class AnalysisSettings:
     color_recipe: str = "rgbuv32"
     clip: str | None = None  # CLIP hub id or directory; None: no semantics
     device: str = "auto"  # torch device for CLIP and TransNetV2
-    threads: int = 0  # FFmpeg decoding threads (0 = automatic)
+    threads: int = 0  # FFmpeg decoding threads (0 = every core but the one the analysis runs on)
 
     def __post_init__(self):
         if self.shots not in DETECTORS:
@@ -103,6 +103,17 @@ def _clip_input(frame: av.VideoFrame, rotation: int, shortest: int) -> np.ndarra
     rgb = frame.reformat(max(1, round(w * scale)), max(1, round(h * scale)), "rgb24", interpolation="AREA")
     img = rgb.to_ndarray()
     return np.ascontiguousarray(np.rot90(img, k=rotation // 90)) if rotation else img
+
+
+def decoding_threads(threads: int = 0) -> int:
+    """FFmpeg's decoding threads for an analysis: ``threads``, or when 0 every core this process
+    may use but one. The analysis itself (reduction, shots, colour) keeps one core busy while the
+    decoder runs; FFmpeg's own choice (a thread per core, and one more) would compete with it
+    (measured on 2 cores: 1.57 s instead of 1.65-1.72 s for a 60 s 720p video)."""
+    if threads > 0:
+        return threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
 
 
 @contextlib.contextmanager
@@ -160,7 +171,7 @@ def analyze_video(
     """Analyse the video at ``path``. ``embedder`` (already loaded, its source must match
     ``settings.clip``) adds CLIP semantics; without it ``semantics_note`` says why not.
     ``progress(t, duration)`` is called about once per second of video."""
-    with VideoReader(path, threads=settings.threads) as reader, _opencv_on_one_thread():
+    with VideoReader(path, threads=decoding_threads(settings.threads)) as reader, _opencv_on_one_thread():
         info = reader.info
         w, h = reduced_size(info.width, info.height, settings.size)
         detector = make_detector(settings.shots, settings.shot_threshold, settings.min_shot, info.fps, settings.device)
