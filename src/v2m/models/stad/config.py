@@ -1,4 +1,4 @@
-"""Typed configuration of ControllableV2M ("STAD"); the official ``config/v2m.yaml`` values as defaults.
+"""Typed configuration of ControllableV2M (model id ``stad``); the official ``config/v2m.yaml`` values as defaults.
 
 Video side: up to ``max_shots`` shots x ``n_objects`` objects (4 + background) on a
 ``max_seconds`` timeline, CLIP ViT-L/14-336 embeddings (768), a ``width`` 512, ``layers`` 8,
