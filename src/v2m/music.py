@@ -1,33 +1,16 @@
 """Music analysis: the targets both models learn, and beats for evaluation and the composer.
 
-Audio comes from any container through :func:`v2m.media.read_audio` (PyAV decodes and
-resamples); the features below take mono float audio in [-1, 1].
+Diff-V2M's rhythm targets: :func:`odf_per_second` (``[T]``, ``T = ceil(seconds)``),
+:func:`lowres_mel` and :func:`lowres_tempogram` (``[T, 16]``), and :func:`zscore`, the per-clip
+normalisation the datasets apply. ControllableV2M's music features: :func:`stad_features`
+(pitch, chroma, loudness and spectral centroid at one frame per second) and
+:class:`FeatureStats` (their dataset-wide mean and std, saved as the official ``stats.json``).
+Beats: :func:`beats` (librosa's tracker, with the tempo; the downbeats are the beat phase of
+``beats_per_bar`` whose beats carry the most onset strength).
 
-Diff-V2M rhythm targets (``diffv2m.md``; the official ``extract_ODF`` etc.), at the model's
-sample rate (44.1 kHz), on the mono mix:
-
-- :func:`odf_per_second`: librosa onset strength (hop 512), z-scored, ``scipy.signal.find_peaks``
-  (prominence 0.05); each peak goes to second ``round(t)`` as the official code does (so a peak
-  at 2.6 s counts for second 3), and each second keeps its largest positive peak value (0 where
-  none) -> ``[T]`` with ``T = ceil(duration)``. The official code also drops the first second
-  when ``T > 30``; v2m's clips are at most 30 s, so that case never arises and is not copied.
-- :func:`lowres_mel`: 128-band mel power in dB (n_fft 2048, hop 512; HTK mel scale without
-  filter normalisation, as torchaudio's defaults) block-averaged to ``[T, 16]``.
-- :func:`lowres_tempogram`: librosa tempogram (hop 128, window 384) block-averaged to
-  ``[T, 16]``.
-- :func:`zscore` per clip, as the model uses them.
-
-ControllableV2M targets (``stad.md``; the official ``music_features.py``), one frame per second
-(hop = sample rate, n_fft 2048, librosa's centred frames, so ``floor(samples / sr) + 1``
-frames): ``pitch`` = the frequencies ``librosa.piptrack`` returns (``[1025, F]``; the design
-notes say magnitudes, the official code keeps the frequencies, and v2m follows the code),
-``chroma`` ``[12, F]``, ``loudness`` = RMS ``[F]``, ``spectral_centroid`` ``[F]``. The official
-script feeds pydub's raw integer samples, stereo interleaved, to librosa; v2m uses the proper
-mono signal. Dataset-wide z-scoring: :class:`FeatureStats` (one mean and std per kind over all
-values, saved as the official ``stats.json``: ``{kind: [min, max, mean, std]}``).
-
-Beats: :func:`beats` (librosa's beat tracker) with tempo, and downbeats as the beat phase (of
-``beats_per_bar``) whose beats carry the most onset strength.
+The functions take float audio in [-1, 1], ``[samples]`` or ``[channels, samples]``, and work on
+its mono mix; :func:`v2m.media.read_audio` decodes any file to that. How each target is
+computed, and where v2m departs from the official code: docs/datasets.md ("The music targets").
 """
 
 from __future__ import annotations
@@ -66,7 +49,8 @@ def odf_peaks(y: np.ndarray, sr: int, hop_length: int = 512, prominence: float =
 
 
 def odf_per_second(y: np.ndarray, sr: int, hop_length: int = 512, prominence: float = 0.05) -> np.ndarray:
-    """Diff-V2M's ODF rhythm target ``[T]`` (see the module docstring)."""
+    """Diff-V2M's ODF rhythm target ``[T]``: each second's largest positive peak of the z-scored
+    onset strength, a peak at time ``t`` counting for second ``round(t)`` (docs/datasets.md)."""
     out = np.zeros(n_seconds(len(to_mono(y)), sr), np.float32)
     for t, value in zip(*odf_peaks(y, sr, hop_length, prominence)):
         sec = int(round(float(t)))
@@ -109,7 +93,9 @@ def zscore(x: np.ndarray) -> np.ndarray:
 
 
 def stad_features(y: np.ndarray, sr: int, frames_per_second: int = 1, n_fft: int = 2048) -> dict[str, np.ndarray]:
-    """ControllableV2M's music features at ``frames_per_second`` (see the module docstring)."""
+    """ControllableV2M's music features at ``frames_per_second``: ``pitch`` (piptrack's
+    frequencies) ``[1025, F]``, ``chroma`` ``[12, F]``, ``loudness`` (RMS) and
+    ``spectral_centroid`` ``[F]``, F = ``floor(samples / hop) + 1`` (docs/datasets.md)."""
     import librosa
 
     y = to_mono(y)

@@ -1,38 +1,16 @@
 """ControllableV2M's spatial-temporal decomposition: shots -> objects -> per-object features.
 
-Per shot of the video's timeline (the shots :mod:`v2m.analysis` found), on frames read with the
-longest side at 256 px as the official preprocessing re-reads its shots:
+:class:`ObjectDecomposer` holds SAM (:class:`SamSegmenter`) and CLIP, loaded once, and turns a
+video's shots (from :mod:`v2m.analysis`) into one :class:`~v2m.analysis.shot_objects.StadShot`
+per shot that holds a second; it serves ``v2m analyze --objects``, ``v2m prepare --model stad``
+and the ControllableV2M generator. :func:`shot_seconds` and :func:`sample_times` decide which
+seconds and frames each shot gets; :func:`describe_shot` selects the objects on the shot's first
+frame (:func:`select_objects`), tracks them once per second (:meth:`SamSegmenter.track`) and
+computes their features. Any model with :class:`Segmenter`'s two methods can stand in for SAM.
 
-1. **Objects.** SAM's automatic masks on the shot's first frame (:class:`SamSegmenter`: a
-   32 x 32 grid of point prompts, three masks per point, kept when SAM's predicted IoU is above
-   0.88 and the mask is stable (IoU of its logits thresholded at -1 and +1 at least 0.95),
-   duplicates removed by box NMS at 0.7, islands and holes under 100 px removed: the defaults
-   of SAM's automatic mask generator). Selection as the official code (:func:`select_objects`):
-   largest first; a mask is kept when no kept mask covers more than 40 % of it; at most
-   ``n_objects - 1`` objects, then the background = NOT(union of the kept masks).
-2. **Propagation, 1 Hz.** Each object's mask is carried to one frame per second of the shot by
-   prompting SAM on that frame with the previous mask's box and an interior point (the pixel
-   farthest from the mask's edge). The official code uses SegGPT; SAM 2's video propagation
-   would be the modern choice, but transformers' SAM 2 processors need torchvision, which v2m
-   cannot depend on, so the same SAM does the tracking. A lost object keeps its last mask.
-   The background at each second is NOT(union of the tracked objects).
-3. **Features per object** (:class:`~v2m.analysis.shot_objects.StadShot`): ``semantic``, CLIP
-   ViT-L/14-336's image embedding of the frame with everything outside the mask black;
-   ``hist``, BGR histograms 3 x 256 of the mask's pixels (raw counts); ``area``, mask pixels /
-   all objects' pixels (sums to 1); ``start``, the box centre on the first frame in [-1, 1]
-   (row, col); ``position``, the box centre at each second relative to the start, in pixels.
-   Object slots without an object (SAM found fewer) are all zeros.
-
-Seconds: second ``s`` of the video belongs to the shot that holds its middle (``s + 0.5``), so
-shots follow each other on the per-second timeline and their seconds add up to the video's;
-a shot shorter than holding one middle has no second and is left out (the official code skips
-shots without trajectory too). Trajectory sample 0 is the shot's first frame, sample ``j`` the
-first frame at or after the start of the shot's ``j``-th second.
-
-Weights: SAM from a hub id or a local ``save_pretrained`` folder (``facebook/sam-vit-base`` by
-default for speed; the paper used ViT-H, ``facebook/sam-vit-huge``), CLIP likewise
-(:mod:`v2m.analysis.semantic`). When either cannot be loaded, :class:`~v2m.errors.WeightsUnavailable`
-says so; objects are never made up.
+When SAM or CLIP cannot be loaded, :class:`~v2m.errors.WeightsUnavailable` says so; objects are
+never made up. What each step computes, and where it departs from the official code:
+docs/stad.md.
 """
 
 from __future__ import annotations
@@ -279,7 +257,7 @@ def bgr_histograms(image_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def describe_shot(frames: list[np.ndarray], segmenter: Segmenter, embedder, n_objects: int = 5,
                   max_overlap: float = 0.4, keep_masks: list | None = None) -> StadShot:
     """One shot's objects and features from its sampled RGB frames (frame 0 = the shot's first
-    frame, then one per second); see the module docstring."""
+    frame, then one per second); the steps are described in docs/stad.md."""
     first = frames[0]
     h, w = first.shape[:2]
     objects = select_objects(segmenter.masks(first), n_objects, max_overlap)
@@ -376,7 +354,7 @@ def read_frames_at(video: str, times: list[float], longest: int = LONGEST_SIDE, 
 
 
 class ObjectDecomposer:
-    """SAM and CLIP, loaded once, decomposing any number of videos (the module docstring): the
+    """SAM and CLIP, loaded once, decomposing any number of videos (docs/stad.md): the
     one driver of ``v2m analyze --objects``, ``v2m prepare --model stad`` and the ControllableV2M
     generator. ``segmenter`` / ``embedder`` replace SAM / CLIP (loaded from ``sam`` / ``clip``
     otherwise); ``flag`` is the command's option that turns the objects off, named when the

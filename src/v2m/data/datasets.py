@@ -1,34 +1,12 @@
 """PyTorch datasets over a prepared dataset folder (``v2m prepare``).
 
-Every item is padded to ``max_seconds`` with a boolean ``mask`` (True on real seconds), so clips
-shorter than the maximum batch with the default collate. ``crop_seconds`` takes a random window
-of whole seconds from longer clips (training), or the first window (evaluation, ``random_crop``
-off). Arrays come from ``allow_pickle=False`` loads only.
-
-:class:`DiffV2MDataset` yields the Diff-V2M conditions (``clip`` [T, 512] - zeros with
-``has_clip`` False when the dataset has no semantics - ``color`` [T, 3072], ``scene_cut`` [T]
-long, ``pseudo_beat`` [T]), the rhythm targets z-scored per clip (``odf`` [T], ``mel`` and
-``tempogram`` [T, 16]) and the 44.1 kHz stereo audio [2, T * sr] with ``seconds_start`` /
-``seconds_total`` as the official timing conditioner expects.
-
-:class:`StadDataset` yields the per-second video timeline, the four music features normalised
-with the dataset's ``stats.json``, the 32 kHz mono audio and, when the dataset has objects, the
-object streams of the window's seconds laid out by :func:`~v2m.analysis.shot_objects.clip_tensors`
-(``semantic`` [S, O, 768], ``hist`` [S, O, 3, 256], ``area`` [S, O, 1], ``start`` [S, O, 2],
-``move`` [T, S, O, 2], ``time_mask`` [T]; S = ``max_shots``, more shots are merged).
-
-Codec targets, when the dataset has them (``v2m prepare`` with a codec), are cropped to the same
-seconds and padded with their own mask: ``latents`` [64, frames] for Diff-V2M, one draw from
-the stored VAE posterior each time (``sample_latents``; its mean otherwise), and ``codes``
-[4, 50 * T] for ControllableV2M, with the official target-shift augmentation when
-``target_shift`` is on (:func:`target_shift`: with probability 0.5 drop the first 1-200 frames
-and pad the end; the mask moves with the codes, so the padding is never a target).
-``audio=False`` skips decoding the wav (training on codec targets does not need it).
-
-Randomness (crops, latent draws, shifts) comes from a generator per process: in DataLoader
-workers it is seeded from the worker's torch seed, which differs per worker and per epoch and
-follows ``torch.manual_seed`` / Lightning's ``seed_everything``, so workers never repeat each
-other's crops and runs are reproducible.
+:class:`DiffV2MDataset` and :class:`StadDataset` read ``manifest.jsonl`` (:func:`read_manifest`)
+and yield one window of whole seconds of a clip per item, padded to a fixed length with masks
+so that items batch with the default collate; :func:`target_shift` is ControllableV2M's
+augmentation of the codec targets. Arrays are read with ``allow_pickle=False`` only. Crops,
+latent draws and shifts take their randomness from :attr:`_ClipDataset.rng`, one generator per
+process, seeded from ``seed`` and, in a DataLoader worker, the worker's seed. Every item's keys
+and shapes: docs/datasets.md ("What the datasets yield").
 """
 
 from __future__ import annotations

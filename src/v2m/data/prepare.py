@@ -1,50 +1,14 @@
 """`v2m prepare`: music videos -> a training-ready dataset for Diff-V2M or ControllableV2M.
 
-Each source is a video whose own soundtrack is the target music; an audio file with the same
-stem beside it (``.wav .flac .mp3 .m4a .ogg .aac``) is used instead when present (separate pairs).
-Per source: the video is analysed once (:mod:`v2m.analysis`), the music decoded once, then cut
-into clips (``clip_seconds``, 30 by default; a tail of at least ``min_seconds`` becomes a shorter
-clip, a shorter one is dropped). Per clip, written atomically to ``clips/<source_id>/<k>.npz``
-and ``<k>.wav``:
-
-- the clip's video timeline: ``scene_cut``, ``pseudo_beat``, ``motion``, ``color_hist``,
-  descriptors, and ``clip`` (CLIP) when semantics were available;
-- ``diffv2m``: the rhythm targets ``odf`` ``[T]``, ``mel`` and ``tempogram`` ``[T, 16]``
-  (:mod:`v2m.music`; raw, the model z-scores them per clip); audio 44.1 kHz stereo;
-- ``stad``: ``pitch`` ``[1025, F]``, ``chroma`` ``[12, F]``, ``loudness``, ``spectral_centroid``
-  (raw; ``stats.json`` holds the dataset-wide mean and std); audio 32 kHz mono;
-- ``stad`` with SAM weights: the clip's shots x objects (:mod:`v2m.analysis.objects`, decomposed
-  once per source, each clip taking its seconds), packed as ``obj_semantic`` ``[S, O, 768]``
-  float16, ``obj_hist`` ``[S, O, 3, 256]``, ``obj_area`` ``[S, O, 1]``, ``obj_start`` ``[S, O, 2]``,
-  ``obj_position`` ``[O, 2, seconds]`` and ``obj_seconds`` ``[S]``
-  (:func:`v2m.analysis.shot_objects.pack_shots`); made with the analysis CLIP (ViT-L/14-336 for stad);
-- the codec targets (:mod:`v2m.codecs`), encoded once here because encoding on the fly would
-  dominate training: EnCodec ``codes`` ``[4, 50 * seconds]`` int16 for ``stad``, the Oobleck VAE
-  posterior ``latent_mean`` / ``latent_std`` ``[64, frames]`` float16 for ``diffv2m``.
-
-Resuming: when a source is complete, its rows go to ``sources/<source_id>.json`` (atomically,
-last). A run skips sources whose file exists with the same settings, so a run killed at any
-moment redoes at most the sources it was working on; a source made without codec targets (the
-default weights could not be loaded then) is redone once they can be. ``manifest.jsonl`` (one
-row per clip), ``stats.json`` (stad) and ``dataset.json`` are rebuilt from all source files at
-the end of every run; they are a function of the source files alone, so two runs that read the
-same sources write the same bytes (``dataset.json`` records a digest of what was read).
-
-Shards (``--shard i/n``) of one run may work at the same time on one folder, a cluster array job
-on a network file system, and finish in any order. The danger is a shard that listed the sources
-before another shard's last one appeared writing its manifest after that other shard wrote the
-complete one. So a shard that has written its last source leaves ``shards/<i>-of-<n>``, rebuilds,
-then reads the sources again: when they changed meanwhile and every shard of ``n`` has left its
-marker, it rebuilds again (and checks again); when some marker is missing, it stops, because
-that shard has yet to finish and rebuilds after it. The last manifest written is therefore made
-from the final sources, whatever the order and overlap, without locks; and a shard that finishes
-early rebuilds once instead of chasing the others' progress. A run removes its own marker when it
-starts (it is at work again). This needs atomic renames and directory listings that show what
-other machines have renamed into place: local disks, Lustre, GPFS, and NFS with its default
-close-to-open consistency (not ``nocto``). A shard that dies leaves the manifest to its re-run.
-
-Splits are made per source video, from a hash of its content: clips of one video never
-straddle splits, and a video keeps its split when others are added.
+:func:`run_prepare` loads CLIP, the codec and SAM once, takes its shard's share of the sources,
+skips the finished ones, runs :func:`prepare_source` on the others (here or in worker
+processes) and ends with :func:`publish_manifest`. :func:`prepare_source` analyses one source,
+decodes its music once, writes each clip's ``.npz`` and ``.wav``, and then, last and atomically,
+``sources/<source_id>.json``: that file is what marks the source finished.
+:func:`write_manifest` rebuilds ``manifest.jsonl``, ``stats.json`` and ``dataset.json`` from the
+source files alone, so writers that read the same source files write the same bytes. The
+shard protocol of :func:`publish_manifest` (markers, no locks) relies on these two properties.
+The folder, the arrays and the shard protocol step by step: docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -172,7 +136,7 @@ def _timeline_slice(analysis, start: float, length: float) -> dict[str, np.ndarr
 def prepare_source(video: str, out_dir: str, settings: PrepareSettings, embedder=None, note=None,
                    key: str | None = None, codec: AudioCodec | None = None,
                    objects: ObjectDecomposer | None = None) -> list[dict]:
-    """Analyse one source and write its clips; returns the manifest rows (see module docstring).
+    """Analyse one source and write its clips; returns the manifest rows (docs/datasets.md).
     ``key`` is the source's content key when already computed; ``codec`` adds codec targets;
     ``objects`` (SAM and CLIP, for a stad dataset) adds the objects."""
     key = key or content_key(video)
@@ -371,7 +335,7 @@ def publish_manifest(out_dir: str, settings: PrepareSettings, shard: tuple[int, 
     """The end of a shard's run: leave its marker, then rebuild the manifest until it was made
     from the sources as they still are, or some shard has not finished yet (that shard rebuilds
     after this one); returns the summary last written. Why this ends with a complete manifest
-    whatever the order: see the module docstring."""
+    whatever the order: docs/datasets.md, "Shards at work at once"."""
     write_bytes_atomic(_shard_marker(out_dir, shard), b"")
     while True:
         summary = write_manifest(out_dir, settings)

@@ -1,43 +1,15 @@
 """ImageBind-huge, vision and audio only: the embedder of the "IB score" of video-to-music papers.
 
-The IB score is the mean over clips of the cosine similarity between ImageBind-huge's embedding
-of the video (vision modality) and of the generated music (audio modality). Papers compute it
-with Meta's ``imagebind`` package and its own data transforms (``imagebind/data.py``); this module
-reimplements both, in plain PyTorch, so that the published checkpoint ``imagebind_huge.pth`` (a
-state dict of the whole multimodal model) loads unchanged and gives the same numbers.
+A plain-PyTorch reimplementation of Meta's ``imagebind`` model and data transforms:
+:class:`ImageBindModel` (the two towers, with the official module and parameter names, so that
+:func:`load_imagebind` loads the published ``imagebind_huge.pth`` strictly with no key map),
+:func:`audio_views` (with :func:`kaldi_fbank`) and :func:`video_views` (the official transforms),
+:class:`ImageBindEmbedder` (unit vectors) and :func:`ib_scores` (the per-clip cosines).
 
-The data transforms, as the official code runs them:
-
-* **Clips.** pytorchvideo's ``ConstantClipsPerVideoSampler`` at the commit ImageBind pins: ``k``
-  clips of 2 s starting at ``i * max(duration - 2, 0) / max(k - 1, 1)`` (exact fractions), so the
-  first clip starts at 0 and the last one ends at the end. (pytorchvideo before a fix of April
-  2022 divided by ``k`` instead; both commits ImageBind has pinned include the fix.)
-* **Audio.** 16 kHz; 3 clips, each the samples ``[int(start * 16000), int(end * 16000))``.
-  Each clip's mean is subtracted *in place* on the shared waveform (where clips overlap, a later
-  clip sees the earlier clip's subtraction; we do the same), then a Kaldi log-mel filterbank
-  (torchaudio's ``compliance.kaldi.fbank``: 25 ms Hann frames every 10 ms, edges snipped, frame
-  DC removed, pre-emphasis 0.97, 512-point power spectrum, 128 triangular HTK-mel bands from
-  20 Hz to Nyquist, log floored at float32's epsilon; no dither, no energy), transposed to
-  ``[128, frames]``, zero-padded or cut to 204 frames, and normalised ``(x + 4.268) / 9.138``.
-  :func:`kaldi_fbank` is our own implementation of that recipe (no torchaudio).
-* **Video.** decord's frame indexing: ``fps`` is the stream's average frame rate and
-  ``duration = frames / fps``; 5 clips, each the frames ``[ceil(fps * start), ceil(fps * end))``,
-  of which 2 are kept (pytorchvideo's ``UniformTemporalSubsample``: the first and the last),
-  as RGB in display orientation, divided by 255, short side resized to 224 (bilinear, no
-  antialiasing, long side floored), normalised with CLIP's mean and std, and cut into 3 crops of
-  224 x 224 (left, centre, right; or top, centre, bottom for portrait frames).
-* **Views.** Every clip (audio) or clip x crop (video) is one view; the model embeds each view,
-  L2-normalises it (audio also multiplies by its fixed logit scale, 20) and averages the views.
-
-The network is ImageBind's: a ViT-H/14 over 2-frame clips (a Conv3d patch embedding with a
-2-frame kernel, 32 pre-LN blocks of width 1280) and a ViT-B over the filterbank (16 x 16
-patches with stride 10, 12 blocks of width 768 whose attention has learned key/value bias
-tokens); each takes its class token through a LayerNorm and a projection to 1024 dimensions.
-Module and parameter names follow the official model, so the vision and audio entries of the
-checkpoint load strictly (its text, depth, thermal and IMU entries are skipped).
-
-:class:`ImageBindEmbedder` returns unit vectors (the official output divided by its norm):
-cosine similarities, and so IB scores, are exactly the official ones.
+The transforms keep quirks of the official code on purpose, because they change the numbers:
+e.g. each audio clip's mean is subtracted in place on the shared waveform, so where clips
+overlap a later clip sees an earlier one's subtraction. The recipe step by step:
+docs/evaluation.md ("The ImageBind score").
 """
 
 from __future__ import annotations

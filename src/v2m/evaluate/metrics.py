@@ -1,54 +1,16 @@
 """The metrics of the video-to-music field as pure functions of arrays.
 
-Every function takes numpy arrays (or lists) and returns Python floats or small dicts of floats;
-wrong shapes, empty sets and too few samples raise :class:`ValueError`.
+Distribution metrics, on embeddings or classifier posteriors: :func:`frechet_distance` (and
+:func:`frechet_from_stats`), :func:`kl_divergence`, :func:`inception_score`, :func:`prdc`.
+Rhythm metrics, on event times in seconds: :func:`beat_scores` (on :func:`onsets_per_second`),
+:func:`event_f_measure`, :func:`beat_f_measure`, :func:`cuts_on_beats`. Also
+:func:`controllability`. Each function's docstring says exactly what it computes.
 
-Distribution metrics, computed on embeddings or classifier posteriors of generated and reference
-audio:
-
-- :func:`frechet_distance` (with :func:`frechet_from_stats`): fit one Gaussian to each embedding
-  set (mean and unbiased covariance, ``np.cov(rowvar=False)``, as frechet-audio-distance and fadtk
-  do) and take the Frechet (2-Wasserstein) distance between the two Gaussians,
-  ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``. On VGGish embeddings this is the
-  "FAD" of audio papers, on PANNs CNN14 embeddings their "FD". When the matrix square root fails
-  (a near-singular product), ``eps`` is added to both covariance diagonals and it is tried again,
-  the usual FID recipe.
-- :func:`kl_divergence`: each generated clip is paired with its reference clip and a classifier
-  gives both a posterior over C classes. The score is KL(reference || generated), averaged over
-  the clips (what audioldm_eval reports as its softmax KL). ``kind="softmax"`` treats each row as
-  one distribution; ``kind="sigmoid"`` treats each class as an independent Bernoulli variable
-  (multi-label posteriors such as PANNs' sigmoid outputs) and sums the per-class Bernoulli KLs.
-  The "KL" of V2M tables is audioldm_eval's: ``softmax`` over PANNs CNN14 logits.
-- :func:`inception_score`: ``exp(mean_i KL(p(y|x_i) || p(y)))`` where ``p(y)`` is the mean
-  posterior of the set; high when each clip is confidently one class and the classes are varied.
-  With ``splits > 1`` the set is cut into parts and the mean and standard deviation over the parts
-  are reported, as in the original Inception Score.
-- :func:`prdc`: precision, recall, density and coverage of Naeem et al. (2020), "Reliable Fidelity
-  and Diversity Metrics for Generative Models". Around every real point lies a ball whose radius is
-  the distance to its k-th nearest real neighbour (the point itself not counted). Precision is the
-  share of fake points inside at least one real ball; recall the share of real points inside at
-  least one fake ball (fake radii from the fake set's own k-NN); density counts, per fake point, how
-  many real balls hold it, divided by k and averaged over the fake points (about 1 when both sets
-  come from one distribution, above 1 where fakes crowd around dense real regions); coverage is the
-  share of real points whose ball holds at least one fake point. "Inside" is ``distance < radius``,
-  as in the authors' ``prdc`` package, so that the numbers match theirs to the last digit (a point
-  exactly on a ball's boundary is outside; identical sets give density 1).
-
-Rhythm metrics, computed on event times in seconds:
-
-- :func:`beat_scores`: Beat Coverage Score and Beat Hit Score. Onsets are binned per second
-  (:func:`onsets_per_second`); with G the seconds holding a generated onset, R those holding a
-  reference onset and H those holding both, the D2M-GAN variant (used by Diff-V2M and most V2M
-  papers) is BCS = G / R, BHS = H / R, and the LORIS variant is BCS = H / G, BHS = H / R. The two
-  are not comparable, so the variant is reported with the numbers.
-- :func:`event_f_measure`: mir_eval's onset F-measure (greedy one-to-one matching within a
-  +/- ``window`` second window) of the music's onsets against the video's events (cuts, visual
-  beats); the video events are the reference.
-- :func:`beat_f_measure`: mir_eval's beat F-measure of the music's beats against the video's
-  beats, without mir_eval's usual trimming of the first 5 seconds.
-- :func:`cuts_on_beats`: the share of hard cuts with a music beat within +/- ``tolerance`` seconds.
-- :func:`controllability`: Pearson's r and Spearman's rho between the weights given to a control
-  and the feature measured on each output.
+The functions take numpy arrays or lists and return floats or small dicts of floats; wrong
+shapes, empty sets and too few samples raise :class:`ValueError`. Some details copy a reference
+tool on purpose, so that the numbers compare with published ones: prdc's strict ``<`` (the
+authors' package), and the ``eps`` placement of the KL and the split boundaries of the Inception
+Score (audioldm_eval). What the metrics mean and how v2m runs them: docs/evaluation.md.
 """
 
 from __future__ import annotations

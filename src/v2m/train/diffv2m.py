@@ -1,35 +1,16 @@
 """Training Diff-V2M with Lightning, following the published recipe.
 
-What the official training does, and what this module does the same way:
-
-- the objective is :meth:`DiffV2M.training_loss`: v-prediction MSE at a uniform random t with
-  condition dropout (0.1 per stream) and scheduled rhythm conditioning by epoch, plus the rhythm
-  predictor's MSE; the latents are the dataset's pre-encoded VAE posterior draws (``latents``),
-  or the batch's ``audio`` encoded by the frozen VAE (a posterior sample, no gradient);
-- AdamW (lr 1e-4, betas (0.9, 0.999), weight decay 1e-3) over the conditioners and the DiT (the
-  VAE is not trained), with the InverseLR schedule stepped once per optimiser step,
-  ``lr(k) = (1 - warmup^(k+1)) * lr * (1 + k / inv_gamma)^(-power)`` (:func:`inverse_lr_factor`);
-- an exponential moving average of the DiT's weights (conditioners and VAE excluded), updated
-  after each optimiser step with the official warm-up (:func:`ema_decay`), kept in the
-  Lightning checkpoint so that a resumed run continues it;
-- validation at t = 0.1, 0.3, 0.5, 0.7, 0.9 without condition dropout, with the predicted
-  rhythm (as at inference), deterministically (:func:`validation_loss`).
-
-:func:`fit` runs it all on a prepared dataset (``v2m prepare``) with :func:`v2m.train.common.run`:
-checkpoints ``out/checkpoints/last.ckpt`` (resumed automatically), TensorBoard logs in
-``out/logs`` and the same scalars as CSV in ``out/metrics``, optional audio samples every N
-steps (sampled as inference samples: :func:`~v2m.models.diffv2m.pipeline.sample_latents`), and
-the trained model exported as a pipeline folder ``out/final`` that :meth:`DiffV2MPipeline.load`
-reads (the EMA weights are its default). Mixed precision is Lightning's
-(``precision="bf16-mixed"`` or ``"16-mixed"``); multi-GPU runs pass ``strategy`` to Lightning
-(``ddp``, ``fsdp``, or ``deepspeed``, which needs the ``deepspeed`` package).
-
-    from v2m.train.diffv2m import fit
-    fit("model_config.json", "data/diffv2m", "runs/diffv2m", accumulate=4, precision="bf16-mixed",
-        devices=2, strategy="ddp")
+:class:`DiffV2MModule` is the LightningModule: :meth:`DiffV2M.training_loss` as the objective,
+AdamW over the conditioners and the DiT with the InverseLR schedule (:func:`inverse_lr_factor`)
+stepped once per optimiser step, an :class:`EMA` of the DiT's weights with the official warm-up
+(:func:`ema_decay`), and the official deterministic :func:`validation_loss`. :func:`fit` trains
+it on a prepared dataset through :func:`v2m.train.common.run` and exports the trained model as
+a pipeline folder; :func:`export_checkpoint` does the same for any of its checkpoints.
 
 Checkpoints hold only tensors and plain values (the config as a dict of numbers, strings and
-lists), so Lightning and :func:`export_checkpoint` load them with ``weights_only=True``.
+lists), so that Lightning and :func:`export_checkpoint` load them with ``weights_only=True``;
+the EMA is part of them, so a resumed run continues it. The recipe, the options and what has
+not been tested: docs/diffv2m.md ("Training").
 """
 
 from __future__ import annotations

@@ -1,26 +1,14 @@
 """The Diff-V2M diffusion transformer with hierarchical cross-attention.
 
-The latent sequence [B, io, L] becomes tokens (a 1x1 convolution with a residual, a Linear);
-one global token (seconds_start, seconds_total and class, plus the embedding of the diffusion
-time t) is prepended. Each block: self-attention (rotary positions, no mask) -> cross-attention
-to the emotional (colour) tokens -> two parallel cross-attentions, to the semantic and to the
-rhythmic tokens, fused by a function of t:
-
-- ``film_choose`` (the paper's best, the default): each branch's output is modulated by FiLM
-  of t (gamma = sigmoid(MLP(t)), beta = MLP(t)); the semantic branch is used while
-  t > ``switch_t`` (0.2) and the rhythmic one after, so semantics shape the coarse structure
-  early in sampling and rhythm the fine timing late;
-- ``film_sum``: the sum of both FiLM-modulated branches;
-- ``gate``: alpha(t) * semantic + (1 - alpha(t)) * rhythmic, alpha = sigmoid(MLP(t));
-- ``average``: their mean;
-
-then a SwiGLU feed-forward. The output is the v prediction. Classifier-free guidance runs the
-conditional and the unconditional (all cross-attention contexts zero, same global token) halves
-as one batch.
-
-``official`` reproduces the published block, where the LayerNorms around the cross-attentions
-replace the residual stream instead of normalising the branch input; the fixed block is pre-norm
-throughout.
+:class:`DiT` maps latents [B, io, L] and the diffusion time t to the v prediction. The latent
+tokens follow one global token (timing, class and t); each :class:`Block` runs rotary
+self-attention, cross-attention to the colour tokens, the semantic and rhythmic
+cross-attentions fused by :class:`Fusion` as a function of t, and a SwiGLU feed-forward.
+:class:`Contexts` carries the three cross-attention contexts; classifier-free guidance runs the
+conditional and the unconditional half as one batch. With ``official`` the block keeps the
+published norm placement, where the LayerNorms around the cross-attentions replace the residual
+stream; the default block is pre-norm throughout. The fusion variants and the rest:
+docs/diffv2m.md.
 """
 
 from __future__ import annotations
@@ -133,7 +121,7 @@ class Block(nn.Module):
 
 class DiT(nn.Module):
     """Latents [B, io_channels, L] and a diffusion time -> the v prediction, conditioned on the
-    three cross-attention contexts and the global token (module docstring); ``cfg_scale`` adds
+    three cross-attention contexts and the global token; ``cfg_scale`` adds
     classifier-free guidance in one doubled batch."""
 
     def __init__(self, config: DiffV2MConfig):

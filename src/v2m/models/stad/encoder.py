@@ -1,29 +1,14 @@
-"""ControllableV2M's video encoder: objects of shots -> one token per second.
+"""ControllableV2M's video encoder: the objects of each shot -> one token per second.
 
-Inputs per clip (``v2m.analysis.shot_objects.clip_tensors`` lays them out; S shots, O objects, T s):
-``semantic`` [S, O, 768] CLIP embeddings, ``hist`` [S, O, 3, 256] BGR histograms as
-proportions per channel (:func:`normalise_hist` of the official raw counts), ``area``
-[S, O, 1], ``start`` [S, O, 2] start position in [-1, 1], ``move`` [T, S, O, 2] trajectory
-relative to the start (pixels), ``shot_mask`` [S], ``time_mask`` [T].
-
-Per object token (768): the CLIP embedding plus a sinusoidal encoding of its shot index,
-weighted by its area; plus a sin/cos encoding of its start position (x on the first half of the
-channels, y on the second); plus a sinusoidal encoding of its colour histogram. Per second: every
-object's token is rotated by its movement (2x2 rotations of channel pairs, by x on the first
-half, by y on the second) and the objects are summed -> one token per second -> Linear 768 ->
-512 -> a pre-norm transformer over time (8 layers, 4 heads, QuickGELU MLP).
-
-Differences from the official code (stad.md): attention runs over time within each clip
-(``batch_first``; the official layer attended across the batch) with the padded seconds masked;
-every stream is shot-major (the official semantic stream was object-major); the colour
-histogram enters as proportions per channel (the official raw counts, multiplied by the bin
-index inside a sine, give a numerically meaningless encoding) and the semantic token is
-added once (the official position encoding returned semantic + encoding, which was then added
-to the semantic again).
-
-Feature-free guidance (training): each stream loses ``drop_rate`` of its tokens (whole shots of
-the semantic stream, single objects of colour, position and area, whole seconds of movement),
-which is what lets the controls and classifier-free guidance work at inference.
+:class:`VideoEncoder` makes each object's token from its CLIP embedding, shot index, area, start
+position and colour histogram (:func:`shot_encoding`, :func:`position_encoding`, and
+:func:`color_encoding` of :func:`normalise_hist`'s proportions), rotates every token by the
+object's movement and sums the objects per second (:func:`rotate_and_sum`), then runs a
+transformer over time with the padded seconds masked. In training it drops tokens of each
+stream (:meth:`VideoEncoder.drop`, feature-free guidance); :func:`apply_video_controls` scales
+streams before encoding. Every stream is shot-major, as
+:func:`v2m.analysis.shot_objects.clip_tensors` lays them out. What each step computes and how it
+differs from the official code: docs/stad.md.
 """
 
 from __future__ import annotations
@@ -142,7 +127,7 @@ class VideoEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def tokens(self, semantic, hist, area, start, move) -> torch.Tensor:
-        """Per-second tokens [B, T, 768] before the transformer (see the module docstring)."""
+        """Per-second tokens [B, T, 768] before the transformer (docs/stad.md, "video encoder")."""
         semantic = self.semantic_in(semantic.float())
         B, S, O, D = semantic.shape
         sem = (semantic + shot_encoding(S, O, D, semantic.device)) * area.float()

@@ -1,25 +1,14 @@
 """ControllableV2M: video encoder -> music-feature curves -> condition tokens -> MusicGen LM.
 
-From the per-second video features (:mod:`.encoder`), four heads predict the music-feature
-curves of stad.md at one frame per second: pitch (1025), chroma (12), loudness (1), spectral
-centroid (1). The concatenated curves become one condition token per second (a Linear to the
-LM width), which MusicGen's language model (transformers ``MusicgenForCausalLM``, from scratch
-or initialised from a published MusicGen decoder) cross-attends to while predicting EnCodec
-tokens in the delay pattern [0, 1, 2, 3]. ``LMConfig.init_from`` starts the LM from a published
-MusicGen decoder (the official code trains it from scratch; starting from MusicGen is the natural
-improvement stad.md names); its cross-attention then learns to read our condition tokens.
-
-Training loss (stad.md, all weights 1): cross-entropy over the 4 codebooks; the cross-modal
-alignment loss on the LM's input embeddings and on its final states (the change of the music
-embedding between seconds s < e, predicted from the video of [s, e) by a 2-layer transformer
-that cross-attends to the music at s); the L1 of each predicted curve to the true one. With
-probability 0.1 the curves feeding the LM are rescaled by 4 x Dirichlet(1, 1, 1, 1).
-
-Fixed defects of the official code: the curves are predicted at one frame per second by
-per-second heads (the official ConvTranspose1d(k=1, stride 2, padding 4) left every odd frame
-bias-only and dropped the first and last seconds); the L1 losses compare the unscaled
-predictions (the official ones compared the Dirichlet-rescaled curves); padded seconds and
-frames are masked out of every loss.
+:class:`Stad` holds the video encoder (:mod:`.encoder`), four per-second heads that predict the
+pitch, chroma, loudness and spectral-centroid curves, the Linear that turns the concatenated
+curves into one condition token per second, MusicGen's language model (transformers
+``MusicgenForCausalLM``, from scratch or from a published decoder: :func:`musicgen_decoder`)
+over EnCodec tokens in the delay pattern (:func:`delay_pattern`, :func:`undelay`), and the
+alignment transformer of the training loss. :meth:`Stad.training_loss` computes every term of
+the loss, with padded seconds and token frames masked out of each; :meth:`Stad.conditions_for`
+and :meth:`Stad.generate` sample with classifier-free guidance and a KV cache. The parts, the
+loss and the defects of the official code fixed here: docs/stad.md.
 """
 
 from __future__ import annotations
@@ -66,7 +55,7 @@ def musicgen_decoder(source: str):
 
 
 class Stad(nn.Module):
-    """ControllableV2M (module docstring): the video encoder, the four music-feature heads, the
+    """ControllableV2M: the video encoder, the four music-feature heads, the
     condition-token projection, MusicGen's language model over EnCodec tokens, and the
     cross-modal alignment transformer used by the training loss. Controls act on the video
     streams (:meth:`video_features`) and on the curves (:meth:`condition_tokens`)."""
@@ -169,7 +158,7 @@ class Stad(nn.Module):
         return F.l1_loss(predicted, end - start)
 
     def training_loss(self, batch: dict, generator: torch.Generator | None = None, seed: int | None = None):
-        """All terms of stad.md's loss for one batch (see the module docstring). ``batch``: the
+        """All terms of the loss in docs/stad.md for one batch. ``batch``: the
         object streams, the true curves (``pitch`` [B, T, 1025], ``chroma`` [B, T, 12],
         ``loudness`` and ``spectral_centroid`` [B, T]), ``mask`` [B, T] (real seconds), ``codes``
         [B, 4, 50 T] and ``codes_mask`` [B, 50 T]."""
