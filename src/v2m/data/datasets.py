@@ -76,7 +76,7 @@ class _ClipDataset(Dataset):
 
     @staticmethod
     def _timing(row: dict, start: int) -> dict:
-        """The window's ``seconds_start`` in its source video and the video's ``seconds_total``."""
+        """The window's ``seconds_start`` in its source video and the clip's duration as ``seconds_total``."""
         return {"seconds_start": float(row["start"]) + start, "seconds_total": float(row["duration"])}
 
     def _audio(self, row: dict, start: int, n: int) -> dict:
