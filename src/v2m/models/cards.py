@@ -9,6 +9,7 @@ option or control a model does not take is one clear line, never silently droppe
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
@@ -107,7 +108,8 @@ class ModelCard:
 
 
 def _composer_summary(info: dict) -> str:
-    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('palette', '')}"
+    soundfont = f", soundfont {os.path.basename(info['soundfont'])}" if info.get("soundfont") else ""
+    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('palette', '')}{soundfont}"
 
 
 def _diffv2m_summary(info: dict) -> str:
