@@ -17,9 +17,14 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def threads_per_worker(workers: int) -> int:
-    """This machine's cores shared out among ``workers`` processes (at least one each)."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    """The usable cores shared out among ``workers`` processes (at least one each)."""
+    return max(1, usable_cores() // max(1, workers))
 
 
 def runs_here(workers: int, jobs: int) -> bool:

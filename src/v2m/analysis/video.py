@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..version import __version__
+from ..workers import usable_cores
 from ..errors import MediaError
 from ..media import VideoReader, not_regular_file, reduced_frames
 from .color import RECIPES, color_descriptors, color_histogram
@@ -110,10 +111,7 @@ def decoding_threads(threads: int = 0) -> int:
     may use but one. The analysis itself (reduction, shots, colour) keeps one core busy while the
     decoder runs; FFmpeg's own choice (a thread per core, and one more) would compete with it
     (measured on 2 cores: 1.57 s instead of 1.65-1.72 s for a 60 s 720p video)."""
-    if threads > 0:
-        return threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return threads if threads > 0 else max(1, usable_cores() - 1)
 
 
 @contextlib.contextmanager
