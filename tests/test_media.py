@@ -206,3 +206,28 @@ def test_without_o_the_extension_holds_the_video(tmp_path, capsys):
     code, err = _generate(capsys, vp8)
     assert code == 0, err
     assert len(_frames(tmp_path / "clip_scored.mkv")) == len(_frames(vp8)) == 38
+
+
+@pytest.mark.parametrize("shape", [(270, 480), (135, 240), (135, 241), (67, 120)])
+def test_shrink_halves_by_block_means_and_drops_an_odd_edge(shape):
+    """Each halving is the mean of 2x2 blocks; an odd last row or column is left out."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    h, w = shape[0] // 2, shape[1] // 2
+    blocks = image[: 2 * h, : 2 * w].astype(np.float64).reshape(h, 2, w, 2).mean(axis=(1, 3))
+    half = media.shrink(image, w, h)
+    assert half.shape == (h, w)
+    assert np.abs(half - blocks).max() <= 0.5 + 1e-9  # rounded to the nearest level
+
+
+def test_reduce_frame_bgr_matches_ffmpeg_conversion():
+    """The colour sample the analysis takes (OpenCV, BT.601) is FFmpeg's own area-reduced RGB
+    to within a few levels on a smooth image; on an odd-sized 1080p-like chroma plane too."""
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    rgb = np.stack([xx * 255 // 1919, yy * 255 // 1079, (xx + yy) * 255 // 2998], axis=-1).astype(np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    ours = media.reduce_frame_bgr(frame, 256, 144)[:, :, ::-1].astype(int)
+    ffmpeg = frame.reformat(256, 144, "rgb24", interpolation="AREA").to_ndarray().astype(int)
+    assert ours.shape == ffmpeg.shape == (144, 256, 3)
+    assert np.abs(ours - ffmpeg).mean() < 2.5
+    assert np.abs(ours - ffmpeg).max() <= 8

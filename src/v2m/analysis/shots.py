@@ -79,6 +79,7 @@ class SceneDetectShots:
         self._cuts: list[float] = []
         self._previous: np.ndarray | None = None
         self._size: tuple[int, int] | None = None  # (w, h) the frames are shrunk to
+        self._pushed = False  # whether the filter has seen a frame (the first sets its state)
 
     def _timecode(self, t: float):
         from scenedetect.common import FrameTimecode, Timecode
@@ -105,6 +106,12 @@ class SceneDetectShots:
 
     def push(self, t: float, luma: np.ndarray, frame: av.VideoFrame) -> None:
         above = self.score(self.brightness(luma, frame)) >= self.threshold
+        if not above and self._pushed and not getattr(self._filter, "_merge_triggered", True):
+            # Below the threshold and not merging, the filter answers nothing and keeps its
+            # state: the call and its timecode (0.05 ms a frame) are skipped. Should a later
+            # PySceneDetect rename the flag, getattr's default keeps every call.
+            return
+        self._pushed = True
         for cut in self._filter.filter(timecode=self._timecode(t), above_threshold=above):
             self._cuts.append(cut.seconds)
 

@@ -2,9 +2,10 @@
 
 Each decoded frame is reduced at once (:func:`v2m.media.reduce_frame`, longest side ``size``,
 256 by default) to the luma image that feeds the frame-difference curve and the shot detector,
-then dropped. For every second the frame closest to the second's middle is kept until
-the second ends; converted exactly to RGB, it gives the colour features and, when semantics are
-on, the CLIP embedding (embedded in batches as the decode goes). Memory therefore stays flat
+then dropped. For every second the frame closest to the second's middle is kept until the second
+ends; reduced the same way in colour (BT.601, :func:`v2m.media.reduce_frame_bgr`), it gives the
+colour features and, when semantics are on, the CLIP embedding (from the frame itself, embedded
+in batches as the decode goes). Memory therefore stays flat
 whatever the video's length.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 from ..version import __version__
 from ..workers import usable_cores
 from ..errors import MediaError
-from ..media import VideoReader, not_regular_file, reduced_frames
+from ..media import VideoReader, not_regular_file, reduce_frame_bgr, reduced_frames
 from .color import RECIPES, color_descriptors, color_histogram
 from .rhythm import BeatSettings, motion_per_second, per_second_flags, per_second_max, transition_mask, visual_beats
 from .semantic import ClipEmbedder
@@ -35,8 +36,9 @@ from .timeline import FORMAT, VERSION, Analysis
 
 
 # Bumped whenever the reduction of frames (media.reduce_frame) changes the frame differences,
-# so earlier analyses are redone (2: luma only, halved by 2x2 averaging then bilinear).
-FRAME_REDUCTION_REVISION = 2
+# so earlier analyses are redone (2: luma only, halved by 2x2 averaging then bilinear; 3: an odd
+# last row or column dropped before halving, and the colour sample reduced the same way).
+FRAME_REDUCTION_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -130,24 +132,23 @@ def _opencv_on_one_thread():
 class _SecondSampler:
     """Keeps, for the current second, the frame closest to its middle; emits one per second."""
 
-    def __init__(self, on_sample: Callable[[int, float, av.VideoFrame], None]):
+    def __init__(self, on_sample: Callable[[int, float, av.VideoFrame, np.ndarray], None]):
         self._emit = on_sample
         self.second = 0
-        self._best: tuple[float, float, av.VideoFrame] | None = None
-        self._last: tuple[float, av.VideoFrame] | None = None
+        self._best: tuple[float, float, av.VideoFrame, np.ndarray] | None = None
+        self._last: tuple[float, av.VideoFrame, np.ndarray] | None = None
 
-    def push(self, t: float, frame: av.VideoFrame) -> None:
+    def push(self, t: float, frame: av.VideoFrame, luma: np.ndarray) -> None:
         sec = int(math.floor(t + 1e-9))
         while sec > self.second:
             self._close_second()
         dist = abs(t - (sec + 0.5))
         if self._best is None or dist < self._best[0]:
-            self._best = (dist, t, frame)
+            self._best = (dist, t, frame, luma)
 
     def _close_second(self) -> None:
         if self._best is not None:
-            _, t, frame = self._best
-            self._last = (t, frame)
+            self._last = self._best[1:]
         if self._last is not None:  # a second without frames repeats the last sample
             self._emit(self.second, *self._last)
         self._best = None
@@ -183,8 +184,8 @@ def analyze_video(
             crop = embedder.processor.crop_size
             clip_side = 2 * max(crop["height"], crop["width"]) if isinstance(crop, dict) else 448
 
-        def on_sample(second: int, t: float, frame: av.VideoFrame) -> None:
-            rgb = frame.reformat(w, h, "rgb24", interpolation="AREA").to_ndarray()
+        def on_sample(second: int, t: float, frame: av.VideoFrame, luma: np.ndarray) -> None:
+            rgb = cv2.cvtColor(reduce_frame_bgr(frame, w, h, luma=luma), cv2.COLOR_BGR2RGB)
             samples["t"].append(t)
             samples["hist"].append(color_histogram(rgb, settings.color_recipe))
             samples["desc"].append(color_descriptors(rgb))
@@ -204,7 +205,7 @@ def analyze_video(
             diffs.append(0.0 if prev_gray is None else cv2.norm(gray, prev_gray, cv2.NORM_L1) / (gray.size * 255.0))
             times.append(t)
             prev_gray = gray
-            sampler.push(t, frame)
+            sampler.push(t, frame, gray)
             last_frame = frame
 
         if len(times) < 2:
