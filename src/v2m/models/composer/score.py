@@ -49,6 +49,14 @@ class Note:
 
 
 @dataclass
+class Control:
+    time: float  # seconds on the video's clock
+    part: int  # index into Score.parts
+    number: int  # MIDI controller (64 sustain pedal, 11 expression, ...)
+    value: int
+
+
+@dataclass
 class Score:
     parts: list[Part]
     notes: list[Note]
@@ -57,6 +65,7 @@ class Score:
     duration: float
     sections: list[tuple[int, float, float]] = field(default_factory=list)  # (shot, start, end) by bars
     info: dict = field(default_factory=dict)
+    controls: list[Control] = field(default_factory=list)
 
     def notes_of(self, name: str) -> list[Note]:
         index = [i for i, p in enumerate(self.parts) if p.name == name]
