@@ -124,3 +124,19 @@ def test_style_option(capsys, edit, tmp_path):
     assert main(["generate", str(tmp_path / "none.mp4"), "--style", "polka"]) != 0
     err = capsys.readouterr().err
     assert "--style must be one of" in err and "Traceback" not in err
+
+
+def test_a_long_cue_modulates_once_and_ends_in_the_new_key(one_shot):
+    s = compose(one_shot, one_shot.duration, seed=0)
+    assert len(s.key_changes) == 2 and s.info["final_key"] != s.info["key"]
+    (t0, start), (t1, lifted) = s.key_changes
+    assert t0 <= 0 < 0.6 * one_shot.duration <= t1 + 10 and lifted.tonic == (start.tonic + 2) % 12
+    assert s.key == lifted
+    pitched = [n for n in s.notes if not s.parts[n.part].is_drum]
+    on, end, p = (np.array([getattr(n, k) for n in pitched]) for k in ("start", "end", "pitch"))
+    assert S.tonic_at_end(on, end, p, lifted.tonic, one_shot.duration)
+    late = {n.pitch % 12 for n in s.notes_of("bass") if n.start > t1 + 1}
+    assert late <= set(lifted.scale) | {(lifted.tonic + 11) % 12}  # the bass plays in the new key
+    midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
+    signatures = [m.key for m in midi.tracks[0] if m.type == "key_signature"]
+    assert len(signatures) == 2 and signatures[0] != signatures[1]

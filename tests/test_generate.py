@@ -166,16 +166,20 @@ def test_move_control_calms_one_shot(analysis):
     base = compose(analysis, analysis.duration, seed=1)
     calm = compose(analysis, analysis.duration, Controls.parse(video=["3,-1,move,0.1"]), seed=1)
     assert len(_section_notes(calm, analysis, 3)) < len(_section_notes(base, analysis, 3))
-    vel = lambda s, k: np.mean([n.velocity for n in _section_notes(s, analysis, k)])  # noqa: E731
-    assert vel(calm, 3) < vel(base, 3)
+    # softer in every pitched part (a busy groove's ghost notes are soft, so the kit is left out)
+    for part in ("melody", "harmony", "bass"):
+        vel = lambda s: np.mean([n.velocity for n in _section_notes(s, analysis, 3)  # noqa: E731
+                                 if s.parts[n.part].name == part])
+        assert vel(calm) < vel(base), part
 
 
 def test_color_control_moves_the_register_of_one_shot(analysis):
     # shot 1 is a saturated cool blue: exaggerating its colour lowers its music, greying it lifts it
     mean = lambda s: np.mean([n.pitch for n in _section_notes(s, analysis, 1)  # noqa: E731
                               if not s.parts[n.part].is_drum])
-    vivid = compose(analysis, analysis.duration, Controls.parse(video=["1,-1,color,3"]), seed=1)
-    grey = compose(analysis, analysis.duration, Controls.parse(video=["1,-1,color,0"]), seed=1)
+    # (one style for both: the colour of a shot also moves the whole cue's mood, hence its style)
+    vivid = compose(analysis, analysis.duration, Controls.parse(video=["1,-1,color,3"]), seed=1, style="acoustic")
+    grey = compose(analysis, analysis.duration, Controls.parse(video=["1,-1,color,0"]), seed=1, style="acoustic")
     assert mean(vivid) < mean(grey) - 3
 
 

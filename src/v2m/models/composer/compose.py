@@ -49,7 +49,7 @@ from . import parts as P
 from .grid import fit_grid
 from .harmony import Chord, bar_chords, choose_basses, phrase_degrees
 from .melody import Line, MelodyNote, make_motif, vary_rhythm, write_phrase
-from .plan import MOTION_REF, Bar, bar_energies, grid_bars, plan_form
+from .plan import MOTION_REF, Bar, bar_energies, grid_bars, plan_form, plan_keys
 from .score import DRUM_CHANNEL, Control, Note, Part, Score  # noqa: F401 (DRUM_CHANNEL re-exported)
 from .styles import STYLES, Instrument, Style, choose_style
 from .train import STATS_PATH
@@ -212,14 +212,16 @@ def phrases_of(bars: list[Bar]) -> list[list[Bar]]:
     return out
 
 
-def write_harmony(bars: list[Bar], key: Key, style: Style, stats: dict, rng: np.random.Generator,
+def write_harmony(bars: list[Bar], style: Style, stats: dict, rng: np.random.Generator,
                   chroma: float) -> list[list[Chord]]:
-    """Each bar's chords: a progression per phrase, a pedal under calm openings, bass notes."""
-    harmony = stats["harmony"][key.mode]
+    """Each bar's chords: a progression per phrase, a pedal under calm openings, bass notes, and
+    the new key's dominant before a modulation."""
     out: list[list[Chord]] = [[] for _ in bars]
     prev = None
     for phrase in phrases_of(bars):
         first = phrase[0]
+        key = first.key
+        harmony = stats["harmony"][key.mode]
         start = 0 if first.phrase == 0 and first.label.startswith("A") else None
         if first.label.startswith(("B", "C")) and first.phrase == 0:
             start = int(rng.choice([3, 5] if key.mode == "major" else [3, 5, 6]))
@@ -237,20 +239,21 @@ def write_harmony(bars: list[Bar], key: Key, style: Style, stats: dict, rng: np.
         for bar, c in zip(phrase, chords):
             out[bar.index] = c
         prev = degrees[-1]
-    for bar in bars:  # the release after the final bar holds the tonic
-        if not out[bar.index]:
-            out[bar.index] = [Chord(0.0, 0, key.chord(0), key.tonic)]
+    for bar in bars[:-1]:  # the pivot: the bar before a new key is its dominant
+        after = bars[bar.index + 1].key
+        if bar.key == after and bars[max(0, bar.index - 1)].key != after and bar.index > 0:
+            out[bar.index] = [Chord(0.0, 4, after.chord(4, seventh=True), after.chord(4)[0])]
     return out
 
 
 # --- 5. melody --------------------------------------------------------------------------------
 
 
-def write_melody(bars: list[Bar], chords: list[list[Chord]], key: Key, style: Style, stats: dict,
+def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats: dict,
                  rng: np.random.Generator, registers: list[int], controls: Controls,
                  labels: list[str]) -> list[MelodyNote]:
     """The melody, phrase by phrase, from one motif per section label (see :mod:`.melody`)."""
-    line = Line(key, style.melody, stats, rng)
+    line = Line(bars[0].key, style.melody, stats, rng)
     motifs: dict[str, object] = {}
     previous = None
     notes: list[MelodyNote] = []
@@ -292,7 +295,7 @@ def write_melody(bars: list[Bar], chords: list[list[Chord]], key: Key, style: St
 # --- 6. accompaniment -------------------------------------------------------------------------
 
 
-def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list[MelodyNote], key: Key,
+def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list[MelodyNote],
                         style: Style, rng: np.random.Generator, registers: list[int], spectral: float,
                         part_names: set[str]) -> dict[str, list[tuple[Bar, P.Event]]]:
     out: dict[str, list[tuple[Bar, P.Event]]] = {name: [] for name in part_names}
@@ -300,17 +303,18 @@ def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list
     for n in melody:
         by_bar.setdefault(n.bar, []).append(n)
     voicing, counter_voicing, bass_prev = None, None, None
-    variant = int(rng.integers(8))
+    groove = P.choose_groove(rng)
     for bar in bars:
         base = 50 + 45 * bar.energy
         bar_melody = by_bar.get(bar.index, [])
-        floor = min((n.pitch for n in bar_melody), default=style.melody.low + registers[bar.index])
-        top = min(style.harmony.high + registers[bar.index], floor - 1)
+        floor = min((n.pitch for n in bar_melody), default=style.melody.low)
+        top = min(style.harmony.high, floor - 1)
+        if bar.index and bar.section != bars[bar.index - 1].section:
+            voicing = None  # a new section may open in a new voicing (the seed's choice)
         events, voicing = P.harmony_bar(style, bar, chords[bar.index], voicing, top, base, rng)
         out["harmony"] += [(bar, e) for e in events]
         nxt = chords[bar.index + 1][0].bass_pc if bar.index + 1 < len(bars) else None
-        events, bass_prev = P.bass_bar(style, bar, chords[bar.index], nxt, key, bass_prev, base + 4,
-                                       registers[bar.index] // 2)
+        events, bass_prev = P.bass_bar(style, bar, chords[bar.index], nxt, bar.key, bass_prev, base + 4)
         out["bass"] += [(bar, e) for e in events]
         if "counter" in out and bar.layers >= 3:
             events = P.counter_bar(style, bar, chords[bar.index], [n.pitch for n in bar_melody], base, rng,
@@ -321,8 +325,8 @@ def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list
             fill = following is not None and following.section != bar.section
             riser = following is not None and following.hit and following.section != bar.section
             if bar.section != (bars[bar.index - 1].section if bar.index else -1):
-                variant = int(rng.integers(8))  # a new section, perhaps a new groove
-            out["drums"] += [(bar, e) for e in P.drum_bar(style.groove, variant, bar, base, fill, riser,
+                groove = P.choose_groove(rng)  # a new section, perhaps a new groove
+            out["drums"] += [(bar, e) for e in P.drum_bar(style.groove, groove, bar, base, fill, riser,
                                                           min(spectral, 1.6) ** 2)]
         if "sparkle" in out:
             out["sparkle"] += [(bar, P.Event(n.pos, n.length, n.pitch + 12, base - 10)) for n in bar_melody]
@@ -365,6 +369,10 @@ def hit_cuts(notes: list[Note], parts: list[Part], grid_times: np.ndarray, cuts:
 # --- 8. performance ---------------------------------------------------------------------------
 
 
+def _clamp(x, lo, hi):
+    return lo if x < lo else hi if x > hi else x
+
+
 def _swung(pos: float, swing: float) -> float:
     """An eighth note off the beat moved to ``swing`` of the beat."""
     beat, frac = divmod(pos, 1.0)
@@ -400,14 +408,14 @@ def perform(placed: dict[str, list[tuple[Bar, P.Event]]], melody: list[MelodyNot
                 end = bar.end + (end_pos - bar.n_beats) * bar.beat_length
             moment = (bar.index, round(e.pos * 4) / 4)
             if moment not in timing:
-                timing[moment] = float(np.clip(rng.normal(0.0, sigma), -2.5 * sigma, 2.5 * sigma))
+                timing[moment] = _clamp(float(rng.normal(0.0, sigma)), -2.5 * sigma, 2.5 * sigma)
             jitter = 0.0 if e.hit else timing[moment]
             arc = math.sin(math.pi * (bar.phrase_bar + e.pos / bar.n_beats) / max(1, bar.phrase_length))
             velocity = e.velocity * (0.92 + 0.14 * arc) + float(rng.normal(0.0, 3.0))
             if name == "drums" and abs(e.pos - round(e.pos)) > 1e-6:
                 velocity -= 6  # off-beat strokes lighter
             part_notes.append(Note(start + jitter + behind, end + behind, int(e.pitch),
-                                   int(np.clip(round(velocity), 1, 127)), index[name]))
+                                   int(_clamp(round(velocity), 1, 127)), index[name]))
         if inst is not None and name in ("melody", "counter"):
             _articulate(part_notes, inst)
         notes += part_notes
@@ -453,16 +461,42 @@ def _swells(bars: list[Bar], part: int) -> list[Control]:
 
 
 def section_registers(bars: list[Bar], features: dict[str, np.ndarray]) -> list[int]:
-    """Per bar, semitones its shot's colour valence moves the register (up to 7)."""
+    """Per bar, the scale steps its shot's colour valence moves the register by (at most 3)."""
     out = []
     cache: dict[int, int] = {}
     for bar in bars:
         if bar.shot not in cache:
             sel = features["shot_of_second"] == bar.shot
             v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
-            cache[bar.shot] = int(np.clip(round(8 * v), -7, 7))
+            cache[bar.shot] = int(np.clip(round(5 * v), -3, 3))
         out.append(cache[bar.shot])
     return out
+
+
+def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], registers: list[int]) -> None:
+    """Move the melody, harmony and counter notes of each bar by its register, in scale steps (the
+    key is kept; a note outside the scale moves with the step below it). The melody was written
+    inside its range less the room this takes (:data:`.melody.REGISTER_SLACK`); the bass stays."""
+    moving = {i for i, p in enumerate(parts) if p.name in ("melody", "harmony", "counter", "sparkle")}
+    starts = np.array([b.beats[0] for b in bars])
+    for n in notes:
+        if n.part not in moving:
+            continue
+        bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.03, side="right")) - 1)]
+        steps = registers[bar.index]
+        if steps:
+            n.pitch = _diatonic_shift(n.pitch, steps, bar.key)
+
+
+@functools.lru_cache(maxsize=32)
+def _degrees(key: Key) -> dict[int, int]:
+    """MIDI pitch -> scale degree (counted from the tonic below middle C) of the key's tones."""
+    return {key.degree_pitch(d, 60): d for d in range(-42, 56)}
+
+
+def _diatonic_shift(pitch: int, steps: int, key: Key) -> int:
+    below = next(p for p in range(pitch, pitch - 12, -1) if p % 12 in key.scale)  # the scale tone at or below
+    return key.degree_pitch(_degrees(key)[below] + steps, 60) + (pitch - below)
 
 
 def compose(analysis: Analysis, duration: float, controls: Controls = Controls(), seed: int = 0,
@@ -488,13 +522,15 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     cuts = np.asarray(analysis.cut_times, np.float64)
     labels = plan_form(bars, [float(c) for c, w in zip(cuts, importance) if w >= 0.5], analysis.shots[:, 0], duration)
     bars = bars[: next(b.index for b in bars if b.final) + 1]  # the final bar's chord rings to the end
+    plan_keys(bars, key)
     registers = section_registers(bars, features)
 
-    chords = write_harmony(bars, key, played, stats, rng, chroma)
-    melody = write_melody(bars, chords, key, played, stats, rng, registers, controls, labels)
-    placed = write_accompaniment(bars, chords, melody, key, played, rng, registers, spectral,
+    chords = write_harmony(bars, played, stats, rng, chroma)
+    melody = write_melody(bars, chords, played, stats, rng, registers, controls, labels)
+    placed = write_accompaniment(bars, chords, melody, played, rng, registers, spectral,
                                  {p.name for p in parts} - {"melody"})
     notes, ccs = perform(placed, melody, bars, played, parts, rng)
+    shift_registers(notes, parts, bars, registers)
 
     energy_of_bar = np.array([b.energy for b in bars])
     starts = np.array([b.beats[0] for b in bars])
@@ -502,7 +538,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     def energy_at(t: float) -> float:
         return float(energy_of_bar[max(0, int(np.searchsorted(starts, t, side="right")) - 1)])
 
-    notes = hit_cuts(notes, parts, grid.times, cuts, importance, played, key, energy_at)
+    notes = hit_cuts(notes, parts, grid.times, cuts, importance, played, bars[-1].key, energy_at)
     notes = _finish(notes, parts, bars, duration, shift, loud)
     sections: list[tuple[int, float, float]] = []  # (shot, first bar line, next section's first bar line)
     for bar in bars:
@@ -510,9 +546,10 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
             sections.append((bar.section, bar.beats[0], bar.end))
         sections[-1] = (bar.section, sections[-1][1], bar.end)
     final = next(b for b in bars if b.final)
-    return Score(parts=parts, notes=notes, grid=grid, key=key, duration=duration,
+    changes = [(b.beats[0], b.key) for i, b in enumerate(bars) if i == 0 or b.key != bars[i - 1].key]
+    return Score(parts=parts, notes=notes, grid=grid, key=final.key, duration=duration, key_changes=changes,
                  sections=[(int(s), a, z) for s, a, z in sections], controls=sorted(ccs, key=lambda c: c.time),
-                 info={"key": key.name, "bpm": round(grid.bpm, 2), "style": mood.style,
+                 info={"key": key.name, **({"final_key": final.key.name} if final.key != key else {}), "bpm": round(grid.bpm, 2), "style": mood.style,
                        "valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3), "bars": final.index + 1,
                        "sections": len(labels), "form": " ".join(labels), "seed": seed})
 
@@ -528,11 +565,11 @@ def _finish(notes: list[Note], parts: list[Part], bars: list[Bar], duration: flo
     notes = [n for n in notes if n.start < duration - 0.05]
     for n in notes:
         if not parts[n.part].is_drum:
-            n.pitch = int(np.clip(n.pitch + shift, 0, 127))
+            n.pitch = int(_clamp(n.pitch + shift, 0, 127))
         n.end = min(max(n.end, n.start + 0.03), duration + 2.0)
     if notes:
         mean_v = float(np.mean([n.velocity for n in notes]))
         for n in notes:
-            n.velocity = int(np.clip(round(mean_v + loud * (n.velocity - mean_v)), 1, 127))
+            n.velocity = int(_clamp(round(mean_v + loud * (n.velocity - mean_v)), 1, 127))
     notes.sort(key=lambda n: (n.start, n.part, n.pitch))
     return notes

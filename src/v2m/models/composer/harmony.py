@@ -118,9 +118,11 @@ def choose_basses(chords: list[Chord], key: Key, cadence_goal: set[int]) -> None
         prev_pc = c.bass_pc
 
 
-def voice(tones: list[int], previous: list[int] | None, low: int, top: int) -> list[int]:
+def voice(tones: list[int], previous: list[int] | None, low: int, top: int,
+          rng: np.random.Generator | None = None) -> list[int]:
     """A voicing of ``tones`` (pitch classes, one voice each) between ``low`` and ``top``
-    (inclusive) that moves least from ``previous``: common tones are held."""
+    (inclusive) that moves least from ``previous``: common tones are held. Without ``previous``
+    (a section's first chord) one of the three voicings nearest the range's middle, by ``rng``."""
     tones = list(dict.fromkeys(tones))
     candidates = []
     for lowest in range(low, low + 12):
@@ -140,7 +142,8 @@ def voice(tones: list[int], previous: list[int] | None, low: int, top: int) -> l
         return sorted({top - ((top - pc) % 12) for pc in tones})
     if previous is None:
         centre = (low + top) / 2
-        return min(candidates, key=lambda v: abs(np.mean(v) - centre))
+        ranked = sorted(candidates, key=lambda v: abs(np.mean(v) - centre))
+        return ranked[int(rng.integers(min(3, len(ranked))))] if rng is not None else ranked[0]
 
     def movement(v: list[int]) -> float:
         return sum(min(abs(x - y) for y in previous) for x in v) + sum(min(abs(x - y) for x in v) for y in previous)

@@ -29,6 +29,7 @@ from .plan import Bar
 from .styles import Instrument
 
 METRIC_STRONG, METRIC_BEAT, METRIC_OFF = "strong", "beat", "off"
+REGISTER_SLACK = 5  # semitones at each end of the range kept for a shot's register (3 scale steps)
 
 
 @dataclass
@@ -118,18 +119,15 @@ class Line:
     def pitch(self, degree: int, register: int = 0) -> int:
         return self.key.degree_pitch(degree, 60)
 
-    def bounds(self, register: int) -> tuple[int, int]:
-        """The degrees inside the instrument's range, its window narrowed from below by a
-        positive ``register`` (semitones) and from above by a negative one: the line moves up or
-        down and stays in the key and in the range."""
-        low = self.low_pitch + max(0, register)
-        high = self.high_pitch + min(0, register)
+    def bounds(self, register: int = 0) -> tuple[int, int]:
+        """The degrees inside the instrument's range less ``REGISTER_SLACK`` at both ends: the
+        room a shot's colour may later move the line by (:func:`.compose.shift_registers`)."""
+        low, high = self.low_pitch + REGISTER_SLACK, self.high_pitch - REGISTER_SLACK
         degrees = [d for d in range(-21, 35) if low <= self.pitch(d) <= high]
         return degrees[0], degrees[-1]
 
     def start(self, chord: Chord, register: int) -> None:
-        """Begin on a chord tone between where the line is and the middle of its window (the
-        register's pull: a shot's colour lifts or lowers its music)."""
+        """Begin on a chord tone between where the line is and the middle of its range."""
         lo, hi = self.bounds(register)
         centre = (lo + hi) // 2
         target = centre if self.degree is None else int(round(0.5 * (self.degree + centre)))
@@ -164,7 +162,7 @@ class Line:
                                             direction=int(np.sign(step)))
         if self.key.mode == "minor" and new % 7 == 6 and (self.key.tonic + 11) % 12 in chord.tones:
             new = new + 1 if new + 1 <= hi else new - 1  # the natural seventh against V's raised one
-        if new == d:
+        if new == d and goal is None:
             if self.run >= 2 or self.rng.random() < 0.7:  # the folk tunes repeat 1 note in 13
                 bump = -int(np.sign(self.last_step)) or (1 if self.rng.random() < 0.5 else -1)
                 new = d + bump if lo <= d + bump <= hi else d - bump
@@ -183,10 +181,12 @@ def write_phrase(line: Line, bars: list[Bar], chords: list[list[Chord]], motif: 
     two bars (to begin a consequent with); returns the notes and this phrase's opening."""
     notes: list[MelodyNote] = []
     n = len(bars)
+    line.key = bars[0].key or line.key
     line.start(chords[0][0], registers[0])
     made_opening = []
     variation = vary_rhythm(rng, motif, stats, energy, density)
     for k, (bar, bar_chords, register) in enumerate(zip(bars, chords, registers)):
+        line.key = bar.key or line.key  # a modulation: the line's degrees now count in the new key
         if k == n - 1 and bar.cadence:
             notes += _cadence_bar(line, bar, bar_chords, stats, rng, register)
             continue

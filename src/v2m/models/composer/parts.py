@@ -63,7 +63,7 @@ def harmony_bar(style: Style, bar: Bar, chords: list[Chord], previous: list[int]
         figure = "sustain"
     v = previous
     for chord, a, z in chord_spans(chords, bar.n_beats):
-        v = voice(chord.tones, v, inst.low, max(inst.low + 7, min(inst.high, top)))
+        v = voice(chord.tones, v, inst.low, max(inst.low + 7, min(inst.high, top)), rng)
         if figure == "sustain":
             step = (z - a) / 2 if bar.layers >= 2 and z - a >= 2 else z - a
             t = a
@@ -247,16 +247,36 @@ GROOVES: dict[str, list[dict[int, tuple[tuple[int, ...], float]]]] = {
 GHOSTS = {"rock": (SNARE, (7, 15), 34), "boom_bap": (SNARE, (7, 11, 15), 30), "light": (SIDE_STICK, (14,), 36)}
 
 
-def drum_bar(family: str | None, variant: int, bar: Bar, base_velocity: float, fill: bool, riser: bool,
+@dataclass(frozen=True)
+class Groove:
+    """A section's groove: a variant of its family, with the seed's extra kicks and open hat."""
+    variant: int
+    kicks: tuple[int, ...] = ()
+    open_hat: int | None = None
+
+
+def choose_groove(rng: np.random.Generator) -> Groove:
+    extra = tuple(int(k) for k in rng.choice([3, 6, 11, 14], size=int(rng.integers(0, 3)), replace=False))
+    return Groove(int(rng.integers(8)), extra, int(rng.choice([6, 14])) if rng.random() < 0.5 else None)
+
+
+def drum_bar(family: str | None, groove_choice: Groove, bar: Bar, base_velocity: float, fill: bool, riser: bool,
              cymbal_scale: float) -> list[Event]:
-    """The drums of one bar: the groove's variant (trimmed to a 2/4 or 3/4 bar), ghost notes, a
-    fill on the last beat(s) before a new section, a roll into the cut that opens the next bar."""
+    """The drums of one bar: the groove (trimmed to a 2/4 or 3/4 bar), ghost notes, a fill on the
+    last beat(s) before a new section, a roll into the cut that opens the next bar."""
     if family is None:
         return []
     out: list[Event] = []
     steps = 4 * bar.n_beats
     if bar.layers >= 2:
-        groove = GROOVES[family][variant % len(GROOVES[family])]
+        groove = dict(GROOVES[family][groove_choice.variant % len(GROOVES[family])])
+        if family != "orchestral":
+            kick = KICK if KICK in groove else BASS_DRUM
+            where, vel = groove.get(kick, ((), 90))
+            groove[kick] = (tuple(sorted(set(where) | set(groove_choice.kicks))), vel)
+            if groove_choice.open_hat is not None and bar.energy >= 0.5:
+                groove[OPEN_HAT] = (tuple(sorted(set(groove.get(OPEN_HAT, ((), 60))[0]) | {groove_choice.open_hat})),
+                                    groove.get(OPEN_HAT, ((), 60))[1])
         fill_from = steps - (8 if bar.energy >= 0.6 else 4) if fill and family != "orchestral" else steps
         for pitch, (where, vel) in groove.items():
             scale = cymbal_scale if pitch in (HAT, OPEN_HAT, RIDE, SHAKER, TAMBOURINE) else 1.0

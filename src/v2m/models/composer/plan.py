@@ -14,6 +14,8 @@
 - **Layers** (0..3) follow the energy and build through the cue: harmony, melody and bass always
   play (the bass in long notes at 0), 1 moves the figures, 2 adds the drums, 3 the counter line.
   A long cue opens sparsely: its first phrase has at most one layer and the melody waits two bars.
+- **Modulation**: a cue of at least 64 bars and four sections rises a whole step for its last
+  section that starts after 60 % of it; the bar before that section is the new key's dominant.
 - **The ending**: the final bar is the last one whose downbeat comes at least half a beat before
   the last frame; its tonic chord is held through the end.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from ...theory import Key
 
 MOTION_REF = 0.6  # mean luma change per second of clearly busy footage
 FORM = ("A", "B", "A'", "C", "A''", "B'", "A'''", "C'")
@@ -44,6 +48,7 @@ class Bar:
     layers: int = 1
     hit: bool = False  # a cut that matters falls on its downbeat
     final: bool = False  # the bar that holds the last frame's tonic
+    key: Key | None = None  # the key the bar is in (a long cue modulates once)
 
     @property
     def n_beats(self) -> int:
@@ -167,3 +172,20 @@ def _layers(bars: list[Bar], total: int) -> None:
         if total >= 16 and b.section == 0 and b.phrase == 0:
             layers = min(layers, 1)  # a sparse opening
         b.layers = layers
+
+
+def plan_keys(bars: list[Bar], key: Key) -> None:
+    """Each bar's key (see the module docstring): ``key``, and in a long cue a whole step up from
+    its late section on, prepared by the bar before it (the new key's dominant)."""
+    for b in bars:
+        b.key = key
+    sections = sorted({b.section for b in bars})
+    if len(bars) < 64 or len(sections) < 4:
+        return
+    late = [s for s in sections if next(b.index for b in bars if b.section == s) >= 0.6 * len(bars)]
+    if not late:
+        return
+    first = next(b.index for b in bars if b.section == late[0])
+    lifted = Key((key.tonic + 2) % 12, key.mode)
+    for b in bars[max(0, first - 1):]:
+        b.key = lifted

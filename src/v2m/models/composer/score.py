@@ -66,6 +66,7 @@ class Score:
     sections: list[tuple[int, float, float]] = field(default_factory=list)  # (shot, start, end) by bars
     info: dict = field(default_factory=dict)
     controls: list[Control] = field(default_factory=list)
+    key_changes: list[tuple[float, Key]] = field(default_factory=list)  # (time, key) from the start; key: the last
 
     def notes_of(self, name: str) -> list[Note]:
         index = [i for i, p in enumerate(self.parts) if p.name == name]
@@ -82,7 +83,8 @@ class Score:
 
         midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
         meta = [(0, mido.MetaMessage("time_signature", numerator=self.grid.beats_per_bar, denominator=4)),
-                (0, mido.MetaMessage("key_signature", key=_midi_key_name(self.key))),
+                *[(self._tick(t) if i else 0, mido.MetaMessage("key_signature", key=_midi_key_name(k)))
+                  for i, (t, k) in enumerate(self.key_changes or [(0.0, self.key)])],
                 (self._tick(0.0), mido.MetaMessage("marker", text="video start"))]
         times, index = self.grid.times, self.grid.index
         for i in range(len(times) - 1):
