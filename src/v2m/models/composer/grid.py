@@ -31,9 +31,9 @@ cut it goes on to one of the next ``SUCCESSORS`` cuts or to the first one at lea
 - per anchored cut, ``(1 + importance) * (1 - OFFSET_COST * (offset / HIT_TOLERANCE)^2)``;
 - minus ``VARIATION_COST * |ln(f' / f)|`` per tempo change: of two paths that hit the same
   cuts, the steadier wins, and one tempo wins wherever it hits as much;
-- per visual beat between two anchors, ``VISUAL_WEIGHT * strength`` times its closeness to the
-  nearest beat, ``exp(-d^2 / (2 * VISUAL_SIGMA^2))`` (the beats taken as evenly spaced between
-  the anchors); visual beats are never anchors;
+- per visual beat between two anchored cuts, ``VISUAL_WEIGHT * strength`` times its closeness
+  to the nearest beat, ``exp(-d^2 / (2 * VISUAL_SIGMA^2))``, the beats taken as evenly spaced
+  from one cut to the other (offsets and ramps left out); visual beats are never anchors;
 - a small preference (``CENTRE_PRIOR``) for the middle of the tempo range where a path starts.
 
 A video with fewer than two cuts, or whose best path anchors fewer than two, gets one steady
@@ -223,10 +223,10 @@ def _path(cuts: np.ndarray, weights: np.ndarray, vb_t: np.ndarray, vb_w: np.ndar
             score = (here.score[src] + weights[k] * (1.0 - OFFSET_COST * (off / HIT_TOLERANCE) ** 2)
                      - VARIATION_COST * np.abs(np.log(f1 / here.tempo[src])))
             va, vz = np.searchsorted(vb_t, [cuts[j] + 1e-6, cuts[k] - 1e-6])
-            if vz > va:  # visual beats between the two cuts, against evenly spaced beats
-                rate = (beats / (cuts[k] + off - beat[src]))[:, None]
-                phase = (vb_t[None, va:vz] - beat[src][:, None]) * rate
-                score += VISUAL_WEIGHT * (vb_w[None, va:vz] * _closeness(phase, rate, VISUAL_SIGMA)).sum(1)
+            if vz > va:  # visual beats between the two cuts, against n beats evenly spaced between them
+                rate = n[0, :, None] / (cuts[k] - cuts[j])
+                fit = (vb_w[None, va:vz] * _closeness((vb_t[None, va:vz] - cuts[j]) * rate, rate, VISUAL_SIGMA)).sum(1)
+                score += VISUAL_WEIGHT * fit[n_idx[p_idx]]
             incoming[k].append((f1, off, score, np.full(len(f1), j), src, beats))
     i = int(np.argmax([s.score.max() for s in states]))
     s = int(np.argmax(states[i].score))
