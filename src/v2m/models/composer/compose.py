@@ -250,7 +250,7 @@ def write_harmony(bars: list[Bar], style: Style, stats: dict, rng: np.random.Gen
 
 
 def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats: dict,
-                 rng: np.random.Generator, registers: list[int], controls: Controls,
+                 rng: np.random.Generator, controls: Controls,
                  labels: list[str]) -> list[MelodyNote]:
     """The melody, phrase by phrase, from one motif per section label (see :mod:`.melody`)."""
     line = Line(bars[0].key, style.melody, stats, rng)
@@ -281,8 +281,7 @@ def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats
         consequent = first.phrase % 2 == 1
         development = developments[int(rng.integers(len(developments)))]
         phrase_chords = [chords[b.index] for b in phrase]
-        written, made = write_phrase(line, phrase, phrase_chords, motif, stats, rng,
-                                     [registers[b.index] for b in phrase], development,
+        written, made = write_phrase(line, phrase, phrase_chords, motif, stats, rng, development,
                                      opening if consequent else None, energy, style.density)
         if not consequent:
             opening = made
@@ -296,7 +295,7 @@ def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats
 
 
 def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list[MelodyNote],
-                        style: Style, rng: np.random.Generator, registers: list[int], spectral: float,
+                        style: Style, rng: np.random.Generator, spectral: float,
                         part_names: set[str]) -> dict[str, list[tuple[Bar, P.Event]]]:
     out: dict[str, list[tuple[Bar, P.Event]]] = {name: [] for name in part_names}
     by_bar: dict[int, list[MelodyNote]] = {}
@@ -460,21 +459,19 @@ def _swells(bars: list[Bar], part: int) -> list[Control]:
 # --- the composer -----------------------------------------------------------------------------
 
 
-def section_registers(bars: list[Bar], features: dict[str, np.ndarray]) -> list[int]:
-    """Per bar, the scale steps its shot's colour valence moves the register by (at most 3)."""
+def shot_registers(analysis: Analysis, features: dict[str, np.ndarray]) -> list[int]:
+    """Per shot, the scale steps its colour valence moves the register by (at most 3)."""
     out = []
-    cache: dict[int, int] = {}
-    for bar in bars:
-        if bar.shot not in cache:
-            sel = features["shot_of_second"] == bar.shot
-            v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
-            cache[bar.shot] = int(np.clip(round(5 * v), -3, 3))
-        out.append(cache[bar.shot])
+    for shot in range(len(analysis.shots)):
+        sel = features["shot_of_second"] == shot
+        v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
+        out.append(int(np.clip(round(5 * v), -3, 3)))
     return out
 
 
-def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], registers: list[int]) -> None:
-    """Move the melody, harmony and counter notes of each bar by its register, in scale steps (the
+def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], shot_starts: np.ndarray,
+                    registers: list[int]) -> None:
+    """Move the melody, harmony and counter notes of each shot by its register, in scale steps (the
     key is kept; a note outside the scale moves with the step below it). The melody was written
     inside its range less the room this takes (:data:`.melody.REGISTER_SLACK`); the bass stays."""
     moving = {i for i, p in enumerate(parts) if p.name in ("melody", "harmony", "counter", "sparkle")}
@@ -482,10 +479,10 @@ def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], regis
     for n in notes:
         if n.part not in moving:
             continue
-        bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.03, side="right")) - 1)]
-        steps = registers[bar.index]
-        if steps:
-            n.pitch = _diatonic_shift(n.pitch, steps, bar.key)
+        shot = max(0, int(np.searchsorted(shot_starts, n.start + 0.035, side="right")) - 1)
+        if registers[shot]:
+            bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.035, side="right")) - 1)]
+            n.pitch = _diatonic_shift(n.pitch, registers[shot], bar.key)
 
 
 @functools.lru_cache(maxsize=32)
@@ -523,14 +520,12 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     labels = plan_form(bars, [float(c) for c, w in zip(cuts, importance) if w >= 0.5], analysis.shots[:, 0], duration)
     bars = bars[: next(b.index for b in bars if b.final) + 1]  # the final bar's chord rings to the end
     plan_keys(bars, key)
-    registers = section_registers(bars, features)
 
     chords = write_harmony(bars, played, stats, rng, chroma)
-    melody = write_melody(bars, chords, played, stats, rng, registers, controls, labels)
-    placed = write_accompaniment(bars, chords, melody, played, rng, registers, spectral,
+    melody = write_melody(bars, chords, played, stats, rng, controls, labels)
+    placed = write_accompaniment(bars, chords, melody, played, rng, spectral,
                                  {p.name for p in parts} - {"melody"})
     notes, ccs = perform(placed, melody, bars, played, parts, rng)
-    shift_registers(notes, parts, bars, registers)
 
     energy_of_bar = np.array([b.energy for b in bars])
     starts = np.array([b.beats[0] for b in bars])
@@ -539,6 +534,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
         return float(energy_of_bar[max(0, int(np.searchsorted(starts, t, side="right")) - 1)])
 
     notes = hit_cuts(notes, parts, grid.times, cuts, importance, played, bars[-1].key, energy_at)
+    shift_registers(notes, parts, bars, analysis.shots[:, 0], shot_registers(analysis, features))
     notes = _finish(notes, parts, bars, duration, shift, loud)
     sections: list[tuple[int, float, float]] = []  # (shot, first bar line, next section's first bar line)
     for bar in bars:
@@ -559,8 +555,8 @@ def _finish(notes: list[Note], parts: list[Part], bars: list[Bar], duration: flo
     """The ending held through the last frame, the pitch and loudness controls, notes clipped."""
     final = next(b for b in bars if b.final)
     tail = max(duration, final.end) + 1.5
-    for n in notes:  # whatever sounds in the final bar rings through the end
-        if n.start >= final.beats[0] - 1e-6 and not parts[n.part].is_drum:
+    for n in notes:  # whatever sounds in the final bar rings through the end (played a little early too)
+        if n.start >= final.beats[0] - 0.05 and not parts[n.part].is_drum:
             n.end = max(n.end, tail)
     notes = [n for n in notes if n.start < duration - 0.05]
     for n in notes:

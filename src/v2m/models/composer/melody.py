@@ -116,19 +116,19 @@ class Line:
         self.last_step = 0
         self.run = 1
 
-    def pitch(self, degree: int, register: int = 0) -> int:
+    def pitch(self, degree: int) -> int:
         return self.key.degree_pitch(degree, 60)
 
-    def bounds(self, register: int = 0) -> tuple[int, int]:
+    def bounds(self) -> tuple[int, int]:
         """The degrees inside the instrument's range less ``REGISTER_SLACK`` at both ends: the
         room a shot's colour may later move the line by (:func:`.compose.shift_registers`)."""
         low, high = self.low_pitch + REGISTER_SLACK, self.high_pitch - REGISTER_SLACK
         degrees = [d for d in range(-21, 35) if low <= self.pitch(d) <= high]
         return degrees[0], degrees[-1]
 
-    def start(self, chord: Chord, register: int) -> None:
+    def start(self, chord: Chord) -> None:
         """Begin on a chord tone between where the line is and the middle of its range."""
-        lo, hi = self.bounds(register)
+        lo, hi = self.bounds()
         centre = (lo + hi) // 2
         target = centre if self.degree is None else int(round(0.5 * (self.degree + centre)))
         self.degree = self.nearest_chord_degree(chord, target, lo, hi, avoid=None)
@@ -145,10 +145,10 @@ class Line:
 
         return min(options, key=cost)
 
-    def step(self, step: int, chord: Chord, where: str, register: int, goal: int | None = None) -> int:
+    def step(self, step: int, chord: Chord, where: str, goal: int | None = None) -> int:
         """Move by ``step`` degrees (reflected at the range's edges); on chord tones where the
         metric position asks; never a third note on one pitch."""
-        lo, hi = self.bounds(register)
+        lo, hi = self.bounds()
         d = self.degree if self.degree is not None else (lo + hi) // 2
         new = d + step
         if new > hi:
@@ -175,43 +175,43 @@ class Line:
 
 
 def write_phrase(line: Line, bars: list[Bar], chords: list[list[Chord]], motif: Motif, stats: dict,
-                 rng: np.random.Generator, registers: list[int], development: str, opening: list | None,
+                 rng: np.random.Generator, development: str, opening: list | None,
                  energy: float, density: float) -> tuple[list[MelodyNote], list]:
     """The notes of one phrase (see the module docstring). ``opening`` is the antecedent's first
     two bars (to begin a consequent with); returns the notes and this phrase's opening."""
     notes: list[MelodyNote] = []
     n = len(bars)
     line.key = bars[0].key or line.key
-    line.start(chords[0][0], registers[0])
+    line.start(chords[0][0])
     made_opening = []
     variation = vary_rhythm(rng, motif, stats, energy, density)
-    for k, (bar, bar_chords, register) in enumerate(zip(bars, chords, registers)):
+    for k, (bar, bar_chords) in enumerate(zip(bars, chords)):
         line.key = bar.key or line.key  # a modulation: the line's degrees now count in the new key
         if k == n - 1 and bar.cadence:
-            notes += _cadence_bar(line, bar, bar_chords, stats, rng, register)
+            notes += _cadence_bar(line, bar, bar_chords, stats, rng)
             continue
         if opening is not None and k < len(opening) and opening[k][0] == bar.n_beats:
             pitches, rhythm = opening[k][1], opening[k][2]
             for (pos, length), pitch in zip(rhythm, pitches):
                 notes.append(MelodyNote(bar.index, pos, length, pitch, 1.0 if pos == 0 else 0.0))
-            line.degree = _degree_of(line, pitches[-1], register)
+            line.degree = _degree_of(line, pitches[-1])
             made_opening.append(opening[k])
             continue
         use = motif if k == 0 else variation if k == 1 else (inverted(motif) if development == "inversion" else
                                                               vary_rhythm(rng, motif, stats, energy, density)
                                                               if development == "rhythm" else motif)
         if k >= 1 and development != "inversion":  # a sequence: the motif again from the new chord
-            line.start(bar_chords[0], register)
-        bar_notes = _motif_bar(line, bar, bar_chords, use, register)
+            line.start(bar_chords[0])
+        bar_notes = _motif_bar(line, bar, bar_chords, use)
         notes += bar_notes
         if k < 2:
             made_opening.append((bar.n_beats, [m.pitch for m in bar_notes], [(m.pos, m.length) for m in bar_notes]))
     return notes, made_opening
 
 
-def _degree_of(line: Line, pitch: int, register: int) -> int:
-    lo, hi = line.bounds(register)
-    return min(range(lo, hi + 1), key=lambda d: abs(line.pitch(d, register) - pitch))
+def _degree_of(line: Line, pitch: int) -> int:
+    lo, hi = line.bounds()
+    return min(range(lo, hi + 1), key=lambda d: abs(line.pitch(d) - pitch))
 
 
 def _chord_at(chords: list[Chord], pos: float) -> Chord:
@@ -222,7 +222,7 @@ def _chord_at(chords: list[Chord], pos: float) -> Chord:
     return current
 
 
-def _motif_bar(line: Line, bar: Bar, chords: list[Chord], motif: Motif, register: int) -> list[MelodyNote]:
+def _motif_bar(line: Line, bar: Bar, chords: list[Chord], motif: Motif) -> list[MelodyNote]:
     onsets = [beat + frac for beat, fracs in enumerate(motif.rhythm[: bar.n_beats]) for frac in fracs]
     steps = motif.steps[: len(onsets)]
     out: list[MelodyNote] = []
@@ -230,17 +230,16 @@ def _motif_bar(line: Line, bar: Bar, chords: list[Chord], motif: Motif, register
         nxt = onsets[j + 1] if j + 1 < len(onsets) else bar.n_beats
         chord = _chord_at(chords, pos)
         if j == 0:
-            line.start(chord, register)
+            line.start(chord)
             degree = line.degree
         else:
-            degree = line.step(step, chord, metric(pos, bar.n_beats), register)
-        out.append(MelodyNote(bar.index, pos, min(nxt - pos, 2.0), line.pitch(degree, register),
+            degree = line.step(step, chord, metric(pos, bar.n_beats))
+        out.append(MelodyNote(bar.index, pos, min(nxt - pos, 2.0), line.pitch(degree),
                               1.0 if pos == 0 else 0.3 if metric(pos, bar.n_beats) == METRIC_STRONG else 0.0))
     return out
 
 
-def _cadence_bar(line: Line, bar: Bar, chords: list[Chord], stats: dict, rng: np.random.Generator,
-                 register: int) -> list[MelodyNote]:
+def _cadence_bar(line: Line, bar: Bar, chords: list[Chord], stats: dict, rng: np.random.Generator) -> list[MelodyNote]:
     """A cadence: an approach on the downbeat, then the goal held to the bar's end (the final
     cadence: the tonic from the downbeat)."""
     ends = stats["melody"].get("phrase_end_degree", {})
@@ -253,12 +252,12 @@ def _cadence_bar(line: Line, bar: Bar, chords: list[Chord], stats: dict, rng: np
         mask = np.array([1.0 if d in goal_tones else 0.02 for d in range(7)])
         goal = _sample(rng, probs * mask)
     if bar.cadence == "final" or bar.n_beats < 3:
-        degree = line.step(0, chord, METRIC_STRONG, register, goal=goal)
-        return [MelodyNote(bar.index, 0.0, float(bar.n_beats), line.pitch(degree, register), 1.0)]
-    approach = line.step(int(rng.choice([-1, 1, 2, -2])), chords[0], METRIC_STRONG, register)
-    first = MelodyNote(bar.index, 0.0, 1.0, line.pitch(approach, register), 0.8)
-    degree = line.step(0, chord, METRIC_STRONG, register, goal=goal)
-    if line.pitch(degree, register) == first.pitch:
+        degree = line.step(0, chord, METRIC_STRONG, goal=goal)
+        return [MelodyNote(bar.index, 0.0, float(bar.n_beats), line.pitch(degree), 1.0)]
+    approach = line.step(int(rng.choice([-1, 1, 2, -2])), chords[0], METRIC_STRONG)
+    first = MelodyNote(bar.index, 0.0, 1.0, line.pitch(approach), 0.8)
+    degree = line.step(0, chord, METRIC_STRONG, goal=goal)
+    if line.pitch(degree) == first.pitch:
         first.length = float(bar.n_beats)
         return [first]
-    return [first, MelodyNote(bar.index, 1.0, bar.n_beats - 1.0, line.pitch(degree, register), 0.6)]
+    return [first, MelodyNote(bar.index, 1.0, bar.n_beats - 1.0, line.pitch(degree), 0.6)]
