@@ -82,7 +82,8 @@ class Mood:
     arousal: float
     key: Key
     style: str
-    tempo_range: tuple[float, float]
+    tempo_range: tuple[float, float]  # the style's
+    tempo: float  # the tempo the grid leans to: higher the busier the picture
 
 
 # --- 1. mood and style ------------------------------------------------------------------------
@@ -114,7 +115,8 @@ def choose_mood(features: dict[str, np.ndarray], controls: Controls, style: str 
     b = float(np.mean(features["brightness"]))
     s = float(np.mean(features["saturation"]))
     w = float(np.mean(features["warmth"]))
-    m = float(np.median(features["motion"]))
+    # Motion is measured as luma change, which a dark picture shows less of: up to 3x for it.
+    m = float(np.median(features["motion"])) * float(np.clip(0.5 / max(b, 1e-3), 1.0, 3.0))
     valence = _valence(b, s, w)
     arousal = float(np.clip(0.7 * min(1.0, m / MOTION_REF) + 0.3 * min(1.0, s / 0.6), 0.0, 1.0))
     if controls.key:
@@ -127,9 +129,7 @@ def choose_mood(features: dict[str, np.ndarray], controls: Controls, style: str 
         key = Key(tonics[int(position * len(tonics))], mode)
     name = style or choose_style(arousal, valence)
     lo, hi = STYLES[name].tempo
-    width = 0.6 * (hi - lo)
-    start = lo + (hi - lo - width) * arousal
-    return Mood(valence, arousal, key, name, (start, start + width))
+    return Mood(valence, arousal, key, name, (lo, hi), lo + (hi - lo) * (0.2 + 0.6 * arousal))
 
 
 def ensemble(style: Style, spectral: float) -> tuple[Style, list[Part]]:
@@ -191,12 +191,8 @@ def make_grid(analysis: Analysis, duration: float, controls: Controls, mood: Moo
     beat_shots = np.searchsorted(analysis.shots[:, 0], analysis.beat_times, side="right") - 1
     weights = np.array([controls.video_weight("move", int(s)) for s in beat_shots], np.float64)
     strengths = np.clip(analysis.beat_strengths * weights, 0, 1) if len(weights) else np.zeros(0)
-    try:
-        grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
-                        tempo=controls.tempo, cut_importance=importance)
-    except TypeError:  # a grid without cut importance
-        grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
-                        tempo=controls.tempo)
+    grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
+                    tempo=controls.tempo, cut_importance=importance, preferred=mood.tempo)
     return grid, strengths
 
 
@@ -479,9 +475,9 @@ def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], shot_
     for n in notes:
         if n.part not in moving:
             continue
-        shot = max(0, int(np.searchsorted(shot_starts, n.start + 0.035, side="right")) - 1)
+        shot = max(0, int(np.searchsorted(shot_starts, n.start + 0.045, side="right")) - 1)
         if registers[shot]:
-            bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.035, side="right")) - 1)]
+            bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.045, side="right")) - 1)]
             n.pitch = _diatonic_shift(n.pitch, registers[shot], bar.key)
 
 

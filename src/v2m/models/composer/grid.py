@@ -13,8 +13,8 @@ last. Between anchor beats ``G`` seconds apart, going from ``f`` to ``f'``, it h
   ``|ln(f' / f)| <= RAMP_PER_BEAT * n``; as the tempo is straight in time, not in beats, a
   single beat may change by a little more (under 0.8 %), and the change from one bar to the
   next, per beat, stays under 3 %;
-- an anchor's beat is within ``HIT_TOLERANCE`` (30 ms) of its cut, exact where the rules allow.
-  Exact hits on every cut of a busy edit would need tempo jumps; 30 ms is under a frame at
+- an anchor's beat is within ``HIT_TOLERANCE`` (40 ms) of its cut, exact where the rules allow.
+  Exact hits on every cut of a busy edit would need tempo jumps; 40 ms is about a frame at
   30 fps.
 
 **Which cuts, how many beats.** A dynamic program over the cuts in time order chooses the
@@ -23,7 +23,7 @@ anchor beat's offset from its cut. A state is (cut, tempo at its beat, offset), 
 at each cut the states are pooled in bins (0.3 % of tempo by 5 ms of offset) where the best
 survives, and states more than ``BEAM`` below the cut's best are dropped. From each state and
 each beat count that the rules allow, the tempo at the next anchor is one of: the one that lands
-its beat on the cut, or 10 or 20 or 30 ms either side of it, the same tempo, or either end of
+its beat on the cut, or a third, two thirds or all of the tolerance either side of it, the same tempo, or either end of
 the ramp allowed. A path may start at any cut with any tempo and may leave out any cut; from a
 cut it goes on to one of the next ``SUCCESSORS`` cuts or to the first one at least a
 ``_long_gap`` later (far enough that some beat count always fits the rules). It maximises:
@@ -59,7 +59,7 @@ import numpy as np
 
 RAMP_PER_BEAT = 0.0072  # the largest tempo change per beat, as a log ratio
 FIXED_BAND = 0.03  # with ``tempo`` given, the tempo stays within this share of it
-HIT_TOLERANCE = 0.03  # seconds from an anchor's beat to its cut
+HIT_TOLERANCE = 0.04  # seconds from an anchor's beat to its cut
 OFFSET_COST = 0.3  # an anchor's worth falls by this share at the tolerance's edge
 VARIATION_COST = 1.0  # per unit of |ln(f' / f)|
 VISUAL_WEIGHT = 0.2
@@ -307,12 +307,15 @@ def fit_grid(
     tempo_range: tuple[float, float] = (80.0, 130.0),
     tempo: float | None = None,
     cut_importance: np.ndarray | None = None,
+    preferred: float | None = None,
 ) -> BeatGrid:
     """The beat grid for a video of ``duration`` seconds with hard cuts at ``cuts`` (seconds) and
     visual beats at ``beat_times`` of ``beat_strengths`` in [0, 1], as the module docstring lays
     it. ``tempo_range`` is in BPM; ``tempo`` (BPM) replaces it with ``tempo`` +- 3 %;
     ``cut_importance`` (per cut, in [0, 1]; None: all 1) weighs the cuts, and those of 0.5 and
-    more land on downbeats. The grid's ``anchors`` are ``(beat index, cut time)`` of the cuts the
+    more land on downbeats; ``preferred`` (BPM, inside the range) is the tempo the search leans to
+    (default: the range's middle), and a video without a usable path keeps within 15 % of it. The
+    grid's ``anchors`` are ``(beat index, cut time)`` of the cuts the
     tempo curve was fitted to, each within ``HIT_TOLERANCE`` of its beat."""
     cuts = np.asarray(cuts, np.float64)
     importance = np.ones(len(cuts)) if cut_importance is None else np.asarray(cut_importance, np.float64)
@@ -327,7 +330,7 @@ def fit_grid(
         lo, hi, centre = tempo * (1 - FIXED_BAND) / 60, tempo * (1 + FIXED_BAND) / 60, tempo / 60
     else:
         lo, hi = tempo_range[0] / 60, tempo_range[1] / 60
-        centre = (lo + hi) / 2
+        centre = (lo + hi) / 2 if preferred is None else min(hi, max(lo, preferred / 60))
 
     chain = _path(cuts, 1.0 + imp, vb_t, vb_s, lo, hi, centre) if len(cuts) else []
     if len(chain) >= 2:
@@ -337,7 +340,12 @@ def fit_grid(
         strongest = np.sort(np.argsort(vb_s, kind="stable")[-MAX_EVENTS:])
         events = np.concatenate([cuts, vb_t[strongest]])
         weights = np.concatenate([1.0 + imp, VISUAL_WEIGHT * vb_s[strongest]])
-        f, phase = _steady(events, weights, centre, centre) if tempo else _steady(events, weights, lo, hi)
+        if tempo:
+            f, phase = _steady(events, weights, centre, centre)
+        elif preferred is not None:
+            f, phase = _steady(events, weights, max(lo, centre / 1.15), min(hi, centre * 1.15))
+        else:
+            f, phase = _steady(events, weights, lo, hi)
         times = phase + (np.arange(int(np.ceil(duration * f)) + 4 * BAR) - BAR) / f
         if len(cuts):
             miss = cuts[:, None] - times[None, :]

@@ -149,13 +149,15 @@ def bass_bar(style: Style, bar: Bar, chords: list[Chord], next_bass_pc: int | No
             octave = root + 12 if root + 12 <= inst.high else root - 12 if root - 12 >= inst.low else fifth
             figure8 = [root, root, octave, root, fifth, sixth, fifth, octave]
             cells = [(a + 0.5 * k, 0.45, figure8[k % 8]) for k in range(int(2 * length))]
-        else:  # offbeat
-            cells = [(a + 0.5 * k + 0.5, 0.4, root) for k in range(0, int(2 * length), 2)]
-            cells = [(a, 0.45, root)] + cells
+        else:  # offbeat: the downbeat, then the off-beats climbing root, octave, fifth, sixth
+            octave = root + 12 if root + 12 <= inst.high else fifth
+            sixth = _octave_near(key.scale[(chord.degree + 5) % 7], fifth, inst)
+            climb = [root, octave, fifth, sixth]
+            cells = [(a, 0.45, root)] + [(a + k + 0.5, 0.4, climb[k % 4]) for k in range(int(length))]
         for pos, dur, p in cells:
             out.append(Event(pos, dur, p, base_velocity - (0 if abs(pos - round(pos)) < 1e-6 else 8)))
         previous = cells[-1][2]
-        if following is not None and length >= 2 and figure != "offbeat":
+        if following is not None and length >= 2:
             target = _octave_near(following, previous, inst)
             lead = _lead_in(key, previous, target, inst)
             if lead is not None:  # a passing or approach note on the chord's last beat

@@ -102,7 +102,7 @@ def plan_form(bars: list[Bar], hits: list[float], shot_starts: np.ndarray, durat
     """Sections, phrases, cadences, the final bar and the layers (see the module docstring).
     ``hits`` are the cut times that open sections (on downbeats). Returns the sections' labels."""
     for bar in bars:
-        bar.shot = max(0, int(np.searchsorted(shot_starts, bar.beats[0] + 0.035, side="right") - 1))  # a downbeat may lead its cut by 30 ms
+        bar.shot = max(0, int(np.searchsorted(shot_starts, bar.beats[0] + 0.045, side="right") - 1))  # a downbeat may lead its cut by 40 ms
     # the final bar: its downbeat at least half a beat before the end
     final = max((b.index for b in bars if b.beats[0] <= duration - 0.5 * b.beat_length), default=0)
     for b in bars[final + 1:]:
