@@ -234,8 +234,7 @@ def cmd_generate(args) -> int:
     from tqdm.auto import tqdm
 
     from .controls import Controls, ControlError
-    from .soundtrack import find_videos, generate, output_path
-    from .models import get_generator
+    from .soundtrack import find_videos, generate, load_generator, output_path
     from .models.cards import CONTROL_FLAGS, MODELS, card
 
     try:
@@ -260,7 +259,7 @@ def cmd_generate(args) -> int:
               f"ignored", file=sys.stderr)
     options = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
                for m in MODELS.values() for name, flag in m.flags.items()}
-    generator = get_generator(args.model, device=args.device, **options)
+    generator = load_generator(args.model, device=args.device, **options)  # its warnings printed once
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)

@@ -108,8 +108,9 @@ class ModelCard:
 
 
 def _composer_summary(info: dict) -> str:
+    style = f", style {info['style']}" if info.get("style") else ""
     soundfont = f", soundfont {os.path.basename(info['soundfont'])}" if info.get("soundfont") else ""
-    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('palette', '')}{soundfont}"
+    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('palette', '')}{style}{soundfont}"
 
 
 def _diffv2m_summary(info: dict) -> str:
