@@ -9,8 +9,9 @@ the same statistics of held-out corpus tunes beside them, and the issue's target
 Each video is analysed (``analyze_video`` with default settings), scored by the composer (seed
 0, no controls), rendered and finished as ``v2m generate`` finishes it (``finish_audio``: -14
 LUFS, fades, a -1 dBTP true-peak limiter). Every statistic is one of :mod:`v2m.evaluate.symbolic` (the
-definitions are there). The melody's accompaniment is the pad and the bass; the strong beats are
-beats 1 and 3 of the composer's 4/4 grid; the hard cuts are the ones written into the video
+definitions are there). The melody's accompaniment is the harmony part and the bass; the strong beats are
+beats 1 and 3 of each bar of the composer's grid (a 2/4 bar has beat 1 only); the tempo change is
+measured per beat, each bar's duration over its beats (the grid has 2/4 and 3/4 bars); the hard cuts are the ones written into the video
 (on the frame grid), and a cut counts as on a beat when the finished audio has an onset within
 50 ms of it and the score's grid a beat (a downbeat) within 50 ms.
 
@@ -180,16 +181,16 @@ def measure_piece(video: Video, path: str, generator) -> dict:
     score = generator.score(request)  # the same score (seeded) as the one just rendered, for its notes
 
     grid, duration = score.grid, score.duration
-    bars = grid.bars()
-    lines = np.array([b[0] for b in bars] + [bars[-1][-1] + (bars[-1][-1] - bars[-1][-2])])
-    keep = np.flatnonzero((lines[:-1] < duration) & (lines[1:] > 0))
+    lines = grid.times[grid.is_downbeat]  # every bar line, the one closing the last bar included
+    keep = np.flatnonzero((lines[:-1] < duration) & (lines[1:] > 0))  # the bars the video overlaps
     bar_lines = lines[keep[0]: keep[-1] + 2]
-    strong = grid.times[np.isin(grid.index % grid.beats_per_bar, (0, 2))]
+    bar_beats = grid.bar_lengths[keep[0]: keep[-1] + 1]
+    strong = grid.times[np.isin(grid.beat_in_bar, (0, 2))]
 
     row = {"name": video.name, "seconds": video.seconds, "key": score.info["key"], "bpm": score.info["bpm"],
-           "palette": score.info["palette"], "bars": len(bar_lines) - 1}
+           "style": score.info["style"], "bars": len(bar_lines) - 1}
     pitched = [n for n in score.notes if not score.parts[n.part].is_drum]
-    acc = score.notes_of("pad") + score.notes_of("bass")
+    acc = score.notes_of("harmony") + score.notes_of("bass")
     parts = {}
     for name in ("melody", "bass"):
         on, end, p = _arrays(score.notes_of(name))
@@ -203,7 +204,7 @@ def measure_piece(video: Video, path: str, generator) -> dict:
 
     all_on, all_end, all_p = _arrays(pitched)
     row["tonic_end"] = S.tonic_at_end(all_on, all_end, all_p, score.key.tonic, duration)
-    row["tempo_jump"] = S.largest_tempo_change(bar_lines)
+    row["tempo_jump"] = S.largest_tempo_change(bar_lines, bar_beats)
     cuts = [c for c in video.cuts() if 0 < c < analysis.duration]
     row["cuts"] = S.cuts_in_audio(audio, sr, cuts, music.beats, music.downbeats)
     row["cuts_found"] = len(analysis.cut_times)
@@ -412,10 +413,10 @@ def main() -> None:
         add_overlaps([p["parts"][name] for p in pieces], pool, leave_one_out=False)
 
     print("\nPieces (composer, seed 0):")
-    print(f"{'':<30}{'size':>9}  {'key':<9}{'bpm':>7}  {'palette':<13}{'bars':>5}{'cuts':>6}{'found':>6}")
+    print(f"{'':<30}{'size':>9}  {'key':<9}{'bpm':>7}  {'style':<18}{'bars':>5}{'cuts':>6}{'found':>6}")
     for v, p in zip(videos, pieces):
         size = f"{v.size[0]}x{v.size[1]}"
-        print(f"{p['name']:<30}{size:>9}  {p['key']:<9}{p['bpm']:>7.1f}  {p['palette']:<13}"
+        print(f"{p['name']:<30}{size:>9}  {p['key']:<9}{p['bpm']:>7.1f}  {p['style']:<18}"
               f"{p['bars']:>5}{p['cuts']['cuts']:>6}{p['cuts_found']:>6}")
     print("cuts = hard cuts written into the video, found = cuts the analysis found")
 

@@ -5,8 +5,8 @@ part loses in mono before and after the mono guard, and the finished soundtrack'
     python benchmarks/bench_sound.py --quick    # the 30 s score only
 
 The scores are the composer's (seed 0) for synthetic 96x64 videos with irregular cuts. The mono
-losses are measured on the 30 s score with its pad played by each of a few programs (String
-Ensemble 48, Warm Pad 89, the palette's own), each part's stem rendered without the guard
+losses are measured on the 30 s score with its sustained chords (the harmony part) played by each
+of a few programs (String Ensemble 48, Warm Pad 89, the style's own), each part's stem rendered without the guard
 (``max_mono_loss=None``) and with it. Finishing is ``finish_audio`` as ``v2m generate`` calls it
 (-14 LUFS). Times are wall seconds in this process, on this machine as it is loaded.
 """
@@ -105,14 +105,16 @@ def main() -> None:
 
     print("\nloudness lost in mono (LU) by part, 30 s, without -> with the guard:")
     score = scores[30.0]
+    held = next(i for i, p in enumerate(score.parts) if p.name in ("harmony", "pad"))  # the sustained chords
     for name, path in soundfonts.items():
-        for program in (48, 89, score.parts[0].program):
-            pad = dataclasses.replace(score.parts[0], program=program)
-            variant = dataclasses.replace(score, parts=[pad, *score.parts[1:]], info={})
+        for program in (48, 89, score.parts[held].program):
+            parts = list(score.parts)
+            parts[held] = dataclasses.replace(parts[held], program=program)
+            variant = dataclasses.replace(score, parts=parts, info={})
             raw = variant.render_parts(path, SR, max_mono_loss=None)
             guarded = variant.render_parts(path, SR)
             losses = ", ".join(f"{p} {mono_loss(raw[p], SR):.2f} -> {mono_loss(guarded[p], SR):.2f}" for p in raw)
-            print(f"  {name:18} pad program {program:3}: {losses}; mix {mono_loss(sum(raw.values()), SR):.2f} -> "
+            print(f"  {name:18} {parts[held].name} program {program:3}: {losses}; mix {mono_loss(sum(raw.values()), SR):.2f} -> "
                   f"{mono_loss(sum(guarded.values()), SR):.2f}; narrowed {variant.info['narrowed']}")
 
 

@@ -24,8 +24,8 @@ C_MAJOR = parse_key("C major")
 
 
 def _score(parts, notes, duration, **kw) -> Score:
-    grid = BeatGrid(times=np.arange(0.0, duration + 1.0, 0.5), index=np.arange(int(2 * duration) + 2), bpm=120.0,
-                    beats_per_bar=4, anchors=[])
+    times = np.arange(0.0, duration + 2.5, 0.5)  # 120 BPM from 0 s, bars of 4
+    grid = BeatGrid(times=times, bar_starts=np.arange(0, len(times) - 4, 4), bpm=120.0)
     return Score(parts, notes, grid=grid, key=C_MAJOR, duration=duration, **kw)
 
 
@@ -103,10 +103,9 @@ def test_the_fallback_warning_is_printed_once_per_run(tmp_path, monkeypatch, cap
 
 
 def test_the_summary_names_the_style_and_the_soundfont():
-    line = card("composer").describe({"key": "D minor", "bpm": 96.0, "palette": "calm_dark", "style": "strings",
+    line = card("composer").describe({"key": "D minor", "bpm": 96.0, "style": "cinematic-strings",
                                       "soundfont": "/usr/share/sounds/sf3/MuseScore_General_Full.sf3"})
-    assert line == "D minor, 96.0 BPM, calm_dark, style strings, soundfont MuseScore_General_Full.sf3"
-    assert "style" not in card("composer").describe({"key": "D minor", "bpm": 96.0, "palette": "calm_dark"})
+    assert line == "D minor, 96.0 BPM, cinematic-strings, soundfont MuseScore_General_Full.sf3"
 
 
 # --- stems --------------------------------------------------------------------------------------

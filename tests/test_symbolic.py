@@ -129,6 +129,18 @@ def test_largest_tempo_change():
         S.largest_tempo_change([0, 2])
 
 
+def test_largest_tempo_change_per_beat_across_metres():
+    # 4/4 then 3/4 then 4/4 at one tempo (0.5 s a beat): the bars' durations differ, the tempo does not
+    assert S.largest_tempo_change([0, 2, 3.5, 5.5], beats_per_bar=[4, 3, 4]) == pytest.approx(0.0)
+    assert S.largest_tempo_change([0, 2, 3.5, 5.5]) == pytest.approx(2.0 / 1.5 - 1.0)  # read as one metre
+    # a 2/4 bar at 0.53 s a beat after a 4/4 bar at 0.5 s: 0.5 / 0.53 - 1
+    assert S.largest_tempo_change([0, 2, 3.06], beats_per_bar=[4, 2]) == pytest.approx(1.0 - 0.5 / 0.53)
+    with pytest.raises(ValueError):
+        S.largest_tempo_change([0, 2, 3.5], beats_per_bar=[4])  # one count for two bars
+    with pytest.raises(ValueError):
+        S.largest_tempo_change([0, 2, 3.5], beats_per_bar=[4, 0])
+
+
 # --- melody against accompaniment ---------------------------------------------------------------
 
 

@@ -183,7 +183,7 @@ def _generate_parser(sub) -> None:
         epilog=EPILOG_GENERATE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    gen.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
+    gen.add_argument("inputs", nargs="*", metavar="VIDEO_OR_DIR", help="video files and/or folders (recursive)")
     gen.add_argument("-o", "--output", metavar="PATH",
                      help="output video (one input) or folder (several); default: <name>_scored.<ext> beside it")
     gen.add_argument("--model", default="composer", choices=list(MODELS),
@@ -221,6 +221,8 @@ def _generate_parser(sub) -> None:
                    f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
     g.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (default: the best one installed)")
+    g.add_argument("--style", metavar="NAME", help="the composer's style (default: chosen from the picture); "
+                   "'--style list' lists them")
     g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")
     g.add_argument("--no-midi", action="store_true", help="do not write the score as <name>.mid")
     g.add_argument("--device", default="auto", help="torch device for neural models")
@@ -237,6 +239,14 @@ def cmd_generate(args) -> int:
     from .soundtrack import find_videos, generate, load_generator, output_path
     from .models.cards import CONTROL_FLAGS, MODELS, card
 
+    if args.style == "list":
+        from .models.composer.styles import style_list
+
+        print(style_list())
+        return 0
+    if not args.inputs:
+        print("v2m generate: error: give at least one VIDEO_OR_DIR (or --style list)", file=sys.stderr)
+        return 2
     try:
         controls = Controls.parse(args.music_control, args.video_control, args.tempo, args.key)
     except (ControlError, ValueError) as e:

@@ -124,11 +124,12 @@ def generate(
     wav: bool = True,
     midi: bool = True,
     soundfont: str | None = None,
+    style: str | None = None,
     device: str = "auto",
     generator=None,
 ) -> Result:
     """Score one video (see the module docstring); returns where everything went. ``generator``
-    (already loaded) replaces ``model``, ``checkpoint`` and ``soundfont``."""
+    (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``."""
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
         raise V2MError("the output would overwrite the input; choose another -o", out)
@@ -142,7 +143,8 @@ def generate(
     planned = {".wav": wav, ".mid": midi, ".png": plot}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
-    generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont)
+    generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
+                                            style=style)
     embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
     analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
                              embedder=embedder)

@@ -34,7 +34,8 @@ Bar statistics (one line and its bar lines):
 - :func:`longest_two_bar_run`: the most identical 2-bar units in a row (bars ``2k, 2k+1`` or
   ``2k+1, 2k+2``, whichever pairing gives more); a riff looped 6 bars long gives 3.
 - :func:`largest_tempo_change`: the largest bar-to-bar tempo change, ``|d[i] / d[i + 1] - 1|``
-  for consecutive bar durations ``d`` (0.04 is 4 %).
+  for consecutive bars' beat lengths ``d`` (a bar's duration over its beats, so a 3/4 bar
+  compares with a 4/4 one; 0.04 is 4 %).
 
 Two lines (a melody and the accompaniment, i.e. the other pitched parts together):
 
@@ -271,10 +272,19 @@ def longest_two_bar_run(onsets: Any, pitches: Any, bar_lines: Any) -> int:
     return int(best)
 
 
-def largest_tempo_change(bar_lines: Any) -> float:
-    """The largest bar-to-bar tempo change ``|d[i] / d[i + 1] - 1|`` over consecutive bar
-    durations ``d`` (the tempo of bar ``i + 1`` relative to bar ``i``); needs at least 2 bars."""
+def largest_tempo_change(bar_lines: Any, beats_per_bar: Any = None) -> float:
+    """The largest bar-to-bar tempo change ``|d[i] / d[i + 1] - 1|`` (the tempo of bar ``i + 1``
+    relative to bar ``i``), ``d`` each bar's duration divided by its beats: ``beats_per_bar``
+    holds one count per bar, None when all bars have one metre (``d`` is then the duration).
+    Needs at least 2 bars."""
     d = np.diff(_bar_lines(bar_lines, min_bars=2))
+    if beats_per_bar is not None:
+        beats = _vector(beats_per_bar, "the beats per bar")
+        if len(beats) != len(d):
+            raise ValueError(f"beats_per_bar needs one count per bar ({len(d)}); got {len(beats)}")
+        if np.any(beats <= 0):
+            raise ValueError("beats_per_bar must be positive")
+        d = d / beats
     return float(np.max(np.abs(d[:-1] / d[1:] - 1.0)))
 
 

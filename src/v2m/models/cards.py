@@ -31,6 +31,14 @@ def _finite(name: str, value: float) -> None:
 @dataclass(frozen=True)
 class ComposerOptions:
     soundfont: str | None = _flag("--soundfont")  # a General MIDI .sf2; None: the best one installed
+    style: str | None = _flag("--style")  # one of composer.styles.STYLES; None: chosen from the picture
+
+    def __post_init__(self):
+        from .composer.styles import STYLES  # plain data: no model code, no weights
+
+        if self.style is not None and self.style not in STYLES:
+            raise V2MError(f"--style must be one of {', '.join(STYLES)} (--style list describes them), "
+                           f"got {self.style!r}")
 
 
 @dataclass(frozen=True)
@@ -108,9 +116,8 @@ class ModelCard:
 
 
 def _composer_summary(info: dict) -> str:
-    style = f", style {info['style']}" if info.get("style") else ""
     soundfont = f", soundfont {os.path.basename(info['soundfont'])}" if info.get("soundfont") else ""
-    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('palette', '')}{style}{soundfont}"
+    return f"{info.get('key', '')}, {info.get('bpm', '')} BPM, {info.get('style', '')}{soundfont}"
 
 
 def _diffv2m_summary(info: dict) -> str:

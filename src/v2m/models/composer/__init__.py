@@ -22,10 +22,11 @@ class Composer:
     def __init__(self, options: ComposerOptions = ComposerOptions(), sample_rate: int = 44100):
         self.soundfont, warning = choose_soundfont(options.soundfont)
         self.warnings = [warning] if warning else []
+        self.style = options.style
         self.sample_rate = sample_rate
 
     def score(self, request: GenerationRequest) -> Score:
-        return compose(request.analysis, request.duration, request.controls, request.seed)
+        return compose(request.analysis, request.duration, request.controls, request.seed, style=self.style)
 
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
         score = self.score(request)

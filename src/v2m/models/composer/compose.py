@@ -1,28 +1,35 @@
 """The offline composer: a score from a video analysis, on a CPU, in well under a second.
 
-How the picture shapes the music (every step is seeded and deterministic):
+:func:`compose` works as a composer scoring to picture does, one stage after another (each is a
+function below, in this order; every choice is drawn from one seeded generator):
 
-- **Mood from colour.** Brightness, saturation and warmth (averaged over the video) give a
-  valence: major or minor, and the key (warm and bright -> sharp keys, cool and dark -> flat
-  ones). Motion and saturation give an arousal: the tempo range (about 75-105 BPM when calm up
-  to 110-140 when busy) and, with valence, one of four instrument palettes.
-- **Rhythm from the cuts.** :mod:`.grid` finds the tempo and phase that put cuts and strong
-  visual beats on beats and bends it so cuts fall exactly on downbeats. Every cut gets a
-  cymbal and a new chord on its downbeat; strong visual beats on a beat get an accent.
-- **Sections from shots.** Each shot is a section: its own chord phrase (a Markov chain over
-  scale degrees learned from Bach chorales, ending on the dominant so the next cut resolves to
-  the tonic) and its own melodic motif (steps and beat rhythms learned from folk tunes), unless
-  the semantic control asks to keep the previous motif.
-- **Energy from motion.** Each bar's motion sets its density (rhythm patterns, drum pattern,
-  bass figure) and its dynamics; the colour valence of each shot moves its register.
+1. **Mood and style** (:func:`choose_mood`): the colour of the picture gives a valence (major or
+   minor, and the key, around the whole circle of fifths: warm and bright pictures in sharp keys,
+   cool and dark ones in flat keys), its motion an arousal; together they choose the style
+   (:mod:`.styles`) unless ``--style`` names one, and the tempo range inside the style's.
+2. **Grid** (:mod:`.grid`): a steady tempo whose beats take the cuts; the cuts that matter (they
+   open a long shot, or change the picture most) on downbeats.
+3. **Plan** (:mod:`.plan`): bars, their energy, sections (A B A' ...) that follow the shots, 4-bar
+   phrases with their cadences, layers that follow the energy, the final bar.
+4. **Harmony** (:mod:`.harmony`): progressions per phrase, harmonic rhythm, pedal points, bass
+   notes and inversions.
+5. **Melody** (:mod:`.melody`): motifs per section, developed through the phrases, ending on the
+   tonic.
+6. **Accompaniment** (:mod:`.parts`): the harmony part voiced below the melody, the bass line, the
+   counter line, the drums with fills and risers.
+7. **Hits**: every cut on a beat gets an onset in the sustaining parts; a cut that matters gets
+   the style's accent (a cymbal and kick, a timpani stroke).
+8. **Performance** (:func:`perform`): swing, micro-timing (the bass a little behind), velocity
+   curves over each phrase, legato for winds and strings, the sustain pedal, expression swells.
 
-Controls: ``pitch`` transposes the pitched parts by ``12 * log2(weight)`` semitones (at most
-two octaves); ``loudness`` scales the dynamic range around the mean velocity; ``chroma`` thins
-(< 0.6: fifths) or enriches (> 1.4: sevenths, > 2.2: ninths) the harmony; ``spectral`` scales
+Controls: ``pitch`` transposes the pitched parts by ``12 * log2(weight)`` semitones (at most two
+octaves); ``loudness`` scales the dynamic range around the mean velocity; ``chroma`` thins (< 0.6:
+open fifths) or enriches (> 1.4: sevenths, > 2.2: ninths) the harmony; ``spectral`` scales the
 cymbals and hats and adds a glockenspiel an octave above the melody (> 1.3) or darkens the
-palette (< 0.7). Video controls per shot: ``move`` scales its motion, ``color`` its colour
-(around neutral grey), ``semantic`` the chance of a new motif (0: the previous one repeats);
-``area`` and ``position`` need objects, which the composer does not use.
+ensemble (< 0.7: a warm pad and a horn). Video controls per shot: ``move`` scales its motion,
+``color`` its colour (around neutral grey, which also moves its register), ``semantic`` the chance
+of a new motif (0: the previous one returns); ``area`` and ``position`` need objects, which the
+composer does not use.
 """
 
 from __future__ import annotations
@@ -30,31 +37,34 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...analysis.timeline import Analysis
 from ...controls import Controls
-from .grid import fit_grid
-from .score import DRUM_CHANNEL, Note, Part, Score
-from .train import STATS_PATH
+from ...errors import V2MError
 from ...theory import Key, parse_key
+from . import parts as P
+from .grid import fit_grid
+from .harmony import Chord, bar_chords, choose_basses, phrase_degrees
+from .melody import Line, MelodyNote, make_motif, vary_rhythm, write_phrase
+from .plan import MOTION_REF, Bar, bar_energies, grid_bars, plan_form, plan_keys
+from .score import DRUM_CHANNEL, Control, Note, Part, Score  # noqa: F401 (DRUM_CHANNEL re-exported)
+from .styles import STYLES, Instrument, Style, choose_style
+from .train import STATS_PATH
 
-MOTION_REF = 0.6  # mean luma change per second of clearly busy footage
 NEUTRAL = {"brightness": 0.5, "saturation": 0.3, "warmth": 0.0}
-MAJOR_TONICS = (4, 9, 2, 7, 0, 5, 10, 3)  # E A D G C F Bb Eb: bright/warm -> dark/cool
-MINOR_TONICS = (11, 4, 9, 2, 7, 0, 5)  # B E A D G C F
-
-# (pad, melody, bass) General MIDI programs, 0-based, and whether a drum kit plays.
-PALETTES = {
-    "calm_dark": {"pad": 48, "melody": 42, "bass": 43, "kit": False},  # strings, cello, contrabass
-    "calm_bright": {"pad": 0, "melody": 73, "bass": 32, "kit": False},  # piano, flute, acoustic bass
-    "drive_dark": {"pad": 50, "melody": 81, "bass": 38, "kit": True},  # synth strings, saw lead, synth bass
-    "drive_bright": {"pad": 4, "melody": 56, "bass": 33, "kit": True},  # e-piano, trumpet, finger bass
-}
-DARKER = {"pad": 89, "melody": 60}  # warm pad, French horn
-KICK, SNARE, CLAP, HAT, OPEN_HAT, CRASH, RIDE, TRIANGLE, TOM = 36, 38, 39, 42, 46, 49, 51, 81, 45
+# Tonics from the brightest to the darkest key: the circle of fifths from B (five sharps) to Gb.
+MAJOR_TONICS = (11, 4, 9, 2, 7, 0, 5, 10, 3, 8, 1, 6)
+MINOR_TONICS = (8, 1, 6, 11, 4, 9, 2, 7, 0, 5, 10, 3)  # G#m ... Ebm, the same signatures
+DARKER = {"harmony": Instrument(89, 48, 72, legato=0.08, swell=True, name="warm pad"),
+          "melody": Instrument(60, 55, 77, legato=0.05, swell=True, name="French horn")}
+SPARKLE = Instrument(9, 72, 105, name="glockenspiel")
+TIMPANI = Instrument(47, 40, 55, name="timpani")
+CHANNELS = {"harmony": 0, "melody": 1, "bass": 2, "counter": 3, "sparkle": 4, "timpani": 5}
+TIMING_MS = {"melody": 8.0, "harmony": 5.0, "bass": 4.0, "counter": 6.0, "sparkle": 6.0, "timpani": 2.0, "drums": 3.0}
+BASS_BEHIND_MS = 10.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,8 +81,11 @@ class Mood:
     valence: float
     arousal: float
     key: Key
+    style: str
     tempo_range: tuple[float, float]
-    palette: str
+
+
+# --- 1. mood and style ------------------------------------------------------------------------
 
 
 def _controlled_features(analysis: Analysis, controls: Controls) -> dict[str, np.ndarray]:
@@ -97,7 +110,7 @@ def _valence(brightness: float, saturation: float, warmth: float) -> float:
     return 1.5 * (brightness - 0.45) + 0.8 * (saturation - 0.3) + 1.0 * warmth
 
 
-def choose_mood(features: dict[str, np.ndarray], controls: Controls) -> Mood:
+def choose_mood(features: dict[str, np.ndarray], controls: Controls, style: str | None = None) -> Mood:
     b = float(np.mean(features["brightness"]))
     s = float(np.mean(features["saturation"]))
     w = float(np.mean(features["warmth"]))
@@ -109,229 +122,450 @@ def choose_mood(features: dict[str, np.ndarray], controls: Controls) -> Mood:
     else:
         mode = "major" if valence >= -0.05 else "minor"
         tonics = MAJOR_TONICS if mode == "major" else MINOR_TONICS
-        lightness = np.clip(0.5 + 0.8 * (b - 0.5) + 0.5 * w, 0.0, 0.999)
-        key = Key(tonics[int((1.0 - lightness) * len(tonics))], mode)
-    lo = 75.0 + 35.0 * arousal
-    tempo_range = (lo, lo + 30.0)
-    palette = ("drive" if arousal >= 0.45 else "calm") + ("_bright" if valence >= 0 else "_dark")
-    return Mood(valence, arousal, key, tempo_range, palette)
+        lightness = 0.5 + 0.8 * (b - 0.5) + 0.5 * w + 0.3 * (s - 0.3)
+        position = float(np.clip((0.8 - lightness) / 0.6, 0.0, 0.999))  # typical footage spans the circle
+        key = Key(tonics[int(position * len(tonics))], mode)
+    name = style or choose_style(arousal, valence)
+    lo, hi = STYLES[name].tempo
+    width = 0.6 * (hi - lo)
+    start = lo + (hi - lo - width) * arousal
+    return Mood(valence, arousal, key, name, (start, start + width))
 
 
-def _sample(rng: np.random.Generator, probs) -> int:
-    p = np.asarray(probs, np.float64)
-    return int(rng.choice(len(p), p=p / p.sum()))
+def ensemble(style: Style, spectral: float) -> tuple[Style, list[Part]]:
+    """The style's instruments as score parts (the spectral control darkens or adds a
+    glockenspiel), and the style as played (with the darker instruments when asked)."""
+    if spectral < 0.7:  # darker: a warm pad and a horn, no bright counter line
+        style = replace(style, harmony=DARKER["harmony"], melody=DARKER["melody"], counter=None)
+    pan = style.pans
+    reverb = {"hall": 80, "plate": 60, "room": 45, "studio": 25}.get(style.room, 45)
+    parts = [Part("melody", style.melody.program, CHANNELS["melody"], pan=pan.get("melody", 70), reverb=reverb),
+             Part("harmony", style.harmony.program, CHANNELS["harmony"], pan=pan.get("harmony", 54), reverb=reverb + 10),
+             Part("bass", style.bass.program, CHANNELS["bass"], pan=pan.get("bass", 64), reverb=reverb // 3)]
+    if style.counter is not None:
+        parts.append(Part("counter", style.counter.program, CHANNELS["counter"], pan=pan.get("counter", 40),
+                          reverb=reverb))
+    if style.groove == "orchestral":
+        parts.append(Part("timpani", TIMPANI.program, CHANNELS["timpani"], pan=64, reverb=reverb))
+    if style.groove is not None:
+        parts.append(Part("drums", 0, DRUM_CHANNEL, pan=64, reverb=reverb // 2, is_drum=True))
+    if spectral >= 1.3:
+        parts.append(Part("sparkle", SPARKLE.program, CHANNELS["sparkle"], pan=96, reverb=reverb))
+    return style, parts
 
 
-class _Writer:
-    """Collects notes for named parts."""
-
-    def __init__(self, parts: list[Part]):
-        self.parts = parts
-        self.index = {p.name: i for i, p in enumerate(parts)}
-        self.notes: list[Note] = []
-
-    def add(self, part: str, start: float, end: float, pitch: int, velocity: float) -> None:
-        if part in self.index and end > 0:
-            self.notes.append(Note(start, end, int(np.clip(pitch, 0, 127)), int(np.clip(round(velocity), 1, 127)),
-                                   self.index[part]))
+# --- 2. grid ----------------------------------------------------------------------------------
 
 
-def compose(analysis: Analysis, duration: float, controls: Controls = Controls(), seed: int = 0) -> Score:
-    """The score for ``analysis`` (see the module docstring)."""
+def cut_importance(analysis: Analysis, features: dict[str, np.ndarray], duration: float) -> np.ndarray:
+    """Per cut, 0..1: how much it matters to the music. A cut matters when it opens or closes a
+    long shot, or when the picture's colour changes most across it; cuts closer than 6 s to a
+    more important one matter less."""
+    cuts = np.asarray(analysis.cut_times, np.float64)
+    if not len(cuts):
+        return np.zeros(0)
+    bounds = np.concatenate([[0.0], cuts, [duration]])
+    before, after = np.diff(bounds)[:-1], np.diff(bounds)[1:]
+    length = np.clip(np.maximum(before, after) / 8.0, 0.0, 1.0)
+    colour = np.zeros(len(cuts))
+    for i, c in enumerate(cuts):
+        a, z = max(0, int(c) - 2), min(analysis.n_seconds, int(c) + 2)
+        if z - a >= 2:
+            left = [float(np.mean(features[k][a: int(c)] if int(c) > a else features[k][a])) for k in NEUTRAL]
+            right = [float(np.mean(features[k][int(c) + 1: z] if z > int(c) + 1 else features[k][z - 1]))
+                     for k in NEUTRAL]
+            colour[i] = min(1.0, 3.0 * float(np.abs(np.subtract(left, right)).sum()))
+    score = np.clip(0.7 * length + 0.5 * colour, 0.0, 1.0)
+    order = np.argsort(-score, kind="stable")
+    kept: list[float] = []
+    for i in order:  # a cut within 6 s of a more important one is demoted
+        if score[i] >= 0.5 and any(abs(cuts[i] - k) < 6.0 for k in kept):
+            score[i] = 0.4
+        elif score[i] >= 0.5:
+            kept.append(float(cuts[i]))
+    return score
+
+
+def make_grid(analysis: Analysis, duration: float, controls: Controls, mood: Mood, importance: np.ndarray):
+    """The beat grid, with the visual beats weighted by their shot's motion control."""
+    beat_shots = np.searchsorted(analysis.shots[:, 0], analysis.beat_times, side="right") - 1
+    weights = np.array([controls.video_weight("move", int(s)) for s in beat_shots], np.float64)
+    strengths = np.clip(analysis.beat_strengths * weights, 0, 1) if len(weights) else np.zeros(0)
+    try:
+        grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
+                        tempo=controls.tempo, cut_importance=importance)
+    except TypeError:  # a grid without cut importance
+        grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
+                        tempo=controls.tempo)
+    return grid, strengths
+
+
+# --- 4. harmony -------------------------------------------------------------------------------
+
+
+def phrases_of(bars: list[Bar]) -> list[list[Bar]]:
+    out: list[list[Bar]] = []
+    for bar in bars:
+        if not out or bar.phrase_bar == 0 or (out[-1][-1].section, out[-1][-1].phrase) != (bar.section, bar.phrase):
+            out.append([])
+        out[-1].append(bar)
+    return out
+
+
+def write_harmony(bars: list[Bar], style: Style, stats: dict, rng: np.random.Generator,
+                  chroma: float) -> list[list[Chord]]:
+    """Each bar's chords: a progression per phrase, a pedal under calm openings, bass notes, and
+    the new key's dominant before a modulation."""
+    out: list[list[Chord]] = [[] for _ in bars]
+    prev = None
+    for phrase in phrases_of(bars):
+        first = phrase[0]
+        key = first.key
+        harmony = stats["harmony"][key.mode]
+        start = 0 if first.phrase == 0 and first.label.startswith("A") else None
+        if first.label.startswith(("B", "C")) and first.phrase == 0:
+            start = int(rng.choice([3, 5] if key.mode == "major" else [3, 5, 6]))
+        cadence = phrase[-1].cadence
+        degrees = phrase_degrees(rng, harmony, len(phrase), cadence, start, prev)
+        pedal = first.section == 0 and first.phrase == 0 and np.mean([b.energy for b in phrase]) < 0.3 \
+            and cadence != "final"
+        chords = bar_chords(key, degrees, [b.n_beats for b in phrase], [b.energy for b in phrase],
+                            [b.cadence for b in phrase], rng, style.sevenths, chroma, pedal)
+        if pedal:  # the last chord of a pedal phrase leaves the pedal so the cadence is heard
+            chords[-1][-1].pedal = False
+            chords[-1][-1].bass_pc = chords[-1][-1].tones[0]
+        flat = [c for bar in chords for c in bar]
+        choose_basses(flat, key, cadence_goal={len(flat) - 1})
+        for bar, c in zip(phrase, chords):
+            out[bar.index] = c
+        prev = degrees[-1]
+    for bar in bars[:-1]:  # the pivot: the bar before a new key is its dominant
+        after = bars[bar.index + 1].key
+        if bar.key == after and bars[max(0, bar.index - 1)].key != after and bar.index > 0:
+            out[bar.index] = [Chord(0.0, 4, after.chord(4, seventh=True), after.chord(4)[0])]
+    return out
+
+
+# --- 5. melody --------------------------------------------------------------------------------
+
+
+def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats: dict,
+                 rng: np.random.Generator, controls: Controls,
+                 labels: list[str]) -> list[MelodyNote]:
+    """The melody, phrase by phrase, from one motif per section label (see :mod:`.melody`)."""
+    line = Line(bars[0].key, style.melody, stats, rng)
+    motifs: dict[str, object] = {}
+    previous = None
+    notes: list[MelodyNote] = []
+    opening = None
+    developments = ("sequence", "inversion", "rhythm")
+    for phrase in phrases_of(bars):
+        first = phrase[0]
+        if first.final and first.cadence is None:
+            continue
+        energy = float(np.mean([b.energy for b in phrase]))
+        base = first.label.rstrip("'")
+        if first.phrase == 0 and first.label not in motifs:
+            keep_previous = previous is not None and \
+                rng.random() >= min(1.0, 0.7 * controls.video_weight("semantic", first.shot))
+            if keep_previous:
+                motif = previous
+            elif base in motifs and first.label != base:  # A': A's motif with a new rhythm in places
+                motif = vary_rhythm(rng, motifs[base], stats, energy, style.density)
+            else:
+                motif = make_motif(rng, stats, energy, style.density)
+            motifs[first.label] = motif
+            opening = None
+        motif = motifs.get(first.label, previous) or make_motif(rng, stats, energy, style.density)
+        previous = motif
+        consequent = first.phrase % 2 == 1
+        development = developments[int(rng.integers(len(developments)))]
+        phrase_chords = [chords[b.index] for b in phrase]
+        written, made = write_phrase(line, phrase, phrase_chords, motif, stats, rng, development,
+                                     opening if consequent else None, energy, style.density)
+        if not consequent:
+            opening = made
+        if len(bars) >= 16 and first.section == 0 and first.phrase == 0:
+            written = [n for n in written if n.bar >= 2]  # the melody enters in the third bar
+        notes += written
+    return notes
+
+
+# --- 6. accompaniment -------------------------------------------------------------------------
+
+
+def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list[MelodyNote],
+                        style: Style, rng: np.random.Generator, spectral: float,
+                        part_names: set[str]) -> dict[str, list[tuple[Bar, P.Event]]]:
+    out: dict[str, list[tuple[Bar, P.Event]]] = {name: [] for name in part_names}
+    by_bar: dict[int, list[MelodyNote]] = {}
+    for n in melody:
+        by_bar.setdefault(n.bar, []).append(n)
+    voicing, counter_voicing, bass_prev = None, None, None
+    groove = P.choose_groove(rng)
+    for bar in bars:
+        base = 50 + 45 * bar.energy
+        bar_melody = by_bar.get(bar.index, [])
+        floor = min((n.pitch for n in bar_melody), default=style.melody.low)
+        top = min(style.harmony.high, floor - 1)
+        if bar.index and bar.section != bars[bar.index - 1].section:
+            voicing = None  # a new section may open in a new voicing (the seed's choice)
+        events, voicing = P.harmony_bar(style, bar, chords[bar.index], voicing, top, base, rng)
+        out["harmony"] += [(bar, e) for e in events]
+        nxt = chords[bar.index + 1][0].bass_pc if bar.index + 1 < len(bars) else None
+        events, bass_prev = P.bass_bar(style, bar, chords[bar.index], nxt, bar.key, bass_prev, base + 4)
+        out["bass"] += [(bar, e) for e in events]
+        if "counter" in out and bar.layers >= 3:
+            events = P.counter_bar(style, bar, chords[bar.index], [n.pitch for n in bar_melody], base, rng,
+                                   counter_voicing)
+            out["counter"] += [(bar, e) for e in events]
+        if "drums" in out:
+            following = bars[bar.index + 1] if bar.index + 1 < len(bars) else None
+            fill = following is not None and following.section != bar.section
+            riser = following is not None and following.hit and following.section != bar.section
+            if bar.section != (bars[bar.index - 1].section if bar.index else -1):
+                groove = P.choose_groove(rng)  # a new section, perhaps a new groove
+            out["drums"] += [(bar, e) for e in P.drum_bar(style.groove, groove, bar, base, fill, riser,
+                                                          min(spectral, 1.6) ** 2)]
+        if "sparkle" in out:
+            out["sparkle"] += [(bar, P.Event(n.pos, n.length, n.pitch + 12, base - 10)) for n in bar_melody]
+    return out
+
+
+# --- 7. hits ----------------------------------------------------------------------------------
+
+
+def hit_cuts(notes: list[Note], parts: list[Part], grid_times: np.ndarray, cuts: np.ndarray,
+             importance: np.ndarray, style: Style, key: Key, energy_at) -> list[Note]:
+    """Every cut on a beat gets an onset: sustained harmony and bass notes are struck again there;
+    a cut that matters gets the style's accent (a crash and kick, a timpani stroke, a low note)."""
+    index = {p.name: i for i, p in enumerate(parts)}
+    sustaining = {index[n] for n in ("harmony", "bass") if n in index}
+    extra: list[Note] = []
+    for c, weight in zip(cuts, importance):
+        if not len(grid_times):
+            break
+        beat = float(grid_times[np.argmin(np.abs(grid_times - c))])
+        if abs(beat - c) > 0.05:
+            continue
+        for n in list(notes):
+            if n.part in sustaining and n.start < beat - 0.08 and n.end > beat + 0.08:
+                extra.append(Note(beat, n.end, n.pitch, min(127, n.velocity + 8), n.part))
+                n.end = beat
+        strong = weight >= 0.5
+        if "drums" in index and strong:
+            extra.append(Note(beat, beat + 1.5, P.CRASH, int(70 + 40 * energy_at(beat)), index["drums"]))
+            extra.append(Note(beat, beat + 0.2, P.KICK, int(80 + 30 * energy_at(beat)), index["drums"]))
+        elif "drums" in index:
+            extra.append(Note(beat, beat + 0.2, P.KICK, int(60 + 30 * energy_at(beat)), index["drums"]))
+        if "timpani" in index:
+            pitch = TIMPANI.low + (key.tonic - TIMPANI.low) % 12
+            extra.append(Note(beat, beat + 1.0, pitch, int((80 if strong else 55) + 30 * energy_at(beat)),
+                              index["timpani"]))
+    return notes + extra
+
+
+# --- 8. performance ---------------------------------------------------------------------------
+
+
+def _clamp(x, lo, hi):
+    return lo if x < lo else hi if x > hi else x
+
+
+def _swung(pos: float, swing: float) -> float:
+    """An eighth note off the beat moved to ``swing`` of the beat."""
+    beat, frac = divmod(pos, 1.0)
+    if swing > 0.5 and abs(frac - 0.5) < 1e-6:
+        return beat + swing
+    return pos
+
+
+def perform(placed: dict[str, list[tuple[Bar, P.Event]]], melody: list[MelodyNote], bars: list[Bar], style: Style,
+            parts: list[Part], rng: np.random.Generator) -> tuple[list[Note], list[Control]]:
+    """Notes in seconds from the events: swing, micro-timing, phrase dynamics, articulation."""
+    index = {p.name: i for i, p in enumerate(parts)}
+    instruments = {"melody": style.melody, "harmony": style.harmony, "bass": style.bass, "counter": style.counter,
+                   "sparkle": SPARKLE, "timpani": TIMPANI}
+    notes: list[Note] = []
+    controls: list[Control] = []
+    lines = dict(placed)
+    lines["melody"] = [(bars[m.bar], P.Event(m.pos, m.length, m.pitch, 58 + 40 * bars[m.bar].energy + 10 * m.accent))
+                       for m in melody]
+    for name, events in lines.items():
+        if name not in index:
+            continue
+        sigma = TIMING_MS.get(name, 5.0) / 1000
+        behind = BASS_BEHIND_MS / 1000 if name == "bass" else 0.0
+        inst = instruments.get(name)
+        part_notes = []
+        timing: dict[tuple[int, float], float] = {}  # the notes of one chord (or strum) move together
+        for bar, e in events:
+            start_pos = _swung(e.pos, style.swing)
+            end_pos = _swung(e.pos + e.length, style.swing)
+            start, end = bar.at(start_pos), bar.at(min(end_pos, bar.n_beats + 4))
+            if end_pos > bar.n_beats:  # past the bar line: at this bar's beat length
+                end = bar.end + (end_pos - bar.n_beats) * bar.beat_length
+            moment = (bar.index, round(e.pos * 4) / 4)
+            if moment not in timing:
+                timing[moment] = _clamp(float(rng.normal(0.0, sigma)), -2.5 * sigma, 2.5 * sigma)
+            jitter = 0.0 if e.hit else timing[moment]
+            arc = math.sin(math.pi * (bar.phrase_bar + e.pos / bar.n_beats) / max(1, bar.phrase_length))
+            velocity = e.velocity * (0.92 + 0.14 * arc) + float(rng.normal(0.0, 3.0))
+            if name == "drums" and abs(e.pos - round(e.pos)) > 1e-6:
+                velocity -= 6  # off-beat strokes lighter
+            part_notes.append(Note(start + jitter + behind, end + behind, int(e.pitch),
+                                   int(_clamp(round(velocity), 1, 127)), index[name]))
+        if inst is not None and name in ("melody", "counter"):
+            _articulate(part_notes, inst)
+        notes += part_notes
+        if inst is not None and inst.pedal:
+            controls += _pedal(bars, index[name])
+        if inst is not None and inst.swell:
+            controls += _swells(bars, index[name])
+    return notes, controls
+
+
+def _articulate(notes: list[Note], inst: Instrument) -> None:
+    """Legato instruments overlap the next note slightly; others leave a small gap."""
+    notes.sort(key=lambda n: n.start)
+    for a, b in zip(notes, notes[1:]):
+        gap = b.start - a.end
+        if inst.legato > 0 and gap < 0.12:
+            a.end = b.start + inst.legato
+        elif gap < 0.05:
+            a.end = max(a.start + 0.05, b.start - 0.03)
+
+
+def _pedal(bars: list[Bar], part: int) -> list[Control]:
+    """Sustain pedal: down just after each bar line, lifted just before the next (a change per bar)."""
+    out = []
+    for bar in bars:
+        out.append(Control(bar.beats[0] + 0.04, part, 64, 127))
+        out.append(Control(bar.end - 0.03, part, 64, 0))
+    return out
+
+
+def _swells(bars: list[Bar], part: int) -> list[Control]:
+    """Expression (CC 11) rising through each phrase and easing at its cadence."""
+    out = []
+    for bar in bars:
+        rise = bar.phrase_bar / max(1, bar.phrase_length - 1)
+        level = 84 + 30 * math.sin(math.pi * min(1.0, 0.25 + 0.75 * rise)) * (0.5 + 0.5 * bar.energy)
+        out.append(Control(bar.beats[0], part, 11, int(np.clip(level, 40, 127))))
+        out.append(Control(bar.at(bar.n_beats / 2), part, 11, int(np.clip(level + 8, 40, 127))))
+    return out
+
+
+# --- the composer -----------------------------------------------------------------------------
+
+
+def shot_registers(analysis: Analysis, features: dict[str, np.ndarray]) -> list[int]:
+    """Per shot, the scale steps its colour valence moves the register by (at most 3)."""
+    out = []
+    for shot in range(len(analysis.shots)):
+        sel = features["shot_of_second"] == shot
+        v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
+        out.append(int(np.clip(round(5 * v), -3, 3)))
+    return out
+
+
+def shift_registers(notes: list[Note], parts: list[Part], bars: list[Bar], shot_starts: np.ndarray,
+                    registers: list[int]) -> None:
+    """Move the melody, harmony and counter notes of each shot by its register, in scale steps (the
+    key is kept; a note outside the scale moves with the step below it). The melody was written
+    inside its range less the room this takes (:data:`.melody.REGISTER_SLACK`); the bass stays."""
+    moving = {i for i, p in enumerate(parts) if p.name in ("melody", "harmony", "counter", "sparkle")}
+    starts = np.array([b.beats[0] for b in bars])
+    for n in notes:
+        if n.part not in moving:
+            continue
+        shot = max(0, int(np.searchsorted(shot_starts, n.start + 0.035, side="right")) - 1)
+        if registers[shot]:
+            bar = bars[max(0, int(np.searchsorted(starts, n.start + 0.035, side="right")) - 1)]
+            n.pitch = _diatonic_shift(n.pitch, registers[shot], bar.key)
+
+
+@functools.lru_cache(maxsize=32)
+def _degrees(key: Key) -> dict[int, int]:
+    """MIDI pitch -> scale degree (counted from the tonic below middle C) of the key's tones."""
+    return {key.degree_pitch(d, 60): d for d in range(-42, 56)}
+
+
+def _diatonic_shift(pitch: int, steps: int, key: Key) -> int:
+    below = next(p for p in range(pitch, pitch - 12, -1) if p % 12 in key.scale)  # the scale tone at or below
+    return key.degree_pitch(_degrees(key)[below] + steps, 60) + (pitch - below)
+
+
+def compose(analysis: Analysis, duration: float, controls: Controls = Controls(), seed: int = 0,
+            style: str | None = None) -> Score:
+    """The score for ``analysis`` (see the module docstring); ``style`` names one of
+    :data:`.styles.STYLES` (default: chosen from the picture)."""
+    if style is not None and style not in STYLES:
+        raise V2MError(f"unknown style {style!r}; choose one of {', '.join(STYLES)} (--style list)")
     rng = np.random.default_rng(seed)
     stats = load_stats()
     features = _controlled_features(analysis, controls)
-    mood = choose_mood(features, controls)
+    mood = choose_mood(features, controls, style)
     key = mood.key
+    shift = int(np.clip(round(12 * math.log2(max(controls.music_weight("pitch"), 0.25))), -24, 24))
+    loud, chroma = controls.music_weight("loudness"), controls.music_weight("chroma")
+    spectral = controls.music_weight("spectral")
+    played, parts = ensemble(STYLES[mood.style], spectral)
 
-    # Rhythm: the grid, with visual beats weighted by their shot's motion control.
-    beat_shots = np.searchsorted(analysis.shots[:, 0], analysis.beat_times, side="right") - 1
-    beat_weights = np.array([controls.video_weight("move", int(s)) for s in beat_shots]) if len(beat_shots) else []
-    strengths = np.clip(analysis.beat_strengths * np.asarray(beat_weights, np.float64), 0, 1)
-    grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths,
-                    mood.tempo_range, tempo=controls.tempo)
-    bars = grid.bars()
+    importance = cut_importance(analysis, features, duration)
+    grid, _ = make_grid(analysis, duration, controls, mood, importance)
+    bars = grid_bars(grid, duration)
+    bar_energies(bars, features["motion"])
+    cuts = np.asarray(analysis.cut_times, np.float64)
+    labels = plan_form(bars, [float(c) for c, w in zip(cuts, importance) if w >= 0.5], analysis.shots[:, 0], duration)
+    bars = bars[: next(b.index for b in bars if b.final) + 1]  # the final bar's chord rings to the end
+    plan_keys(bars, key)
 
-    # Controls on the music.
-    shift = int(round(12 * math.log2(max(controls.music_weight("pitch"), 0.25))))
-    shift = int(np.clip(shift, -24, 24))
-    loud = controls.music_weight("loudness")
-    chroma = controls.music_weight("chroma")
-    bright = controls.music_weight("spectral")
+    chords = write_harmony(bars, played, stats, rng, chroma)
+    melody = write_melody(bars, chords, played, stats, rng, controls, labels)
+    placed = write_accompaniment(bars, chords, melody, played, rng, spectral,
+                                 {p.name for p in parts} - {"melody"})
+    notes, ccs = perform(placed, melody, bars, played, parts, rng)
 
-    palette = dict(PALETTES[mood.palette])
-    if bright < 0.7:
-        palette.update(DARKER)
-    parts = [Part("pad", palette["pad"], 0, pan=44, reverb=70), Part("melody", palette["melody"], 1, pan=80, reverb=50),
-             Part("bass", palette["bass"], 2, pan=64, reverb=20), Part("drums", 0, DRUM_CHANNEL, pan=64, reverb=30,
-                                                                     is_drum=True)]
-    if bright >= 1.3:
-        parts.append(Part("sparkle", 9, 3, pan=96, reverb=60))  # glockenspiel
-    out = _Writer(parts)
+    energy_of_bar = np.array([b.energy for b in bars])
+    starts = np.array([b.beats[0] for b in bars])
 
-    # Per-bar energy and section.
-    motion = features["motion"]
-    p90 = float(np.percentile(analysis.motion, 90)) + 1e-6
-    shot_starts = analysis.shots[:, 0]
+    def energy_at(t: float) -> float:
+        return float(energy_of_bar[max(0, int(np.searchsorted(starts, t, side="right")) - 1)])
 
-    def bar_info(beats: np.ndarray) -> tuple[float, int]:
-        a, z = max(0.0, beats[0]), max(0.0, beats[-1])
-        secs = np.arange(int(a), min(len(motion), int(z) + 1))
-        m = float(np.mean(motion[secs])) if len(secs) else 0.0
-        level = 0.5 * min(1.0, m / MOTION_REF) + 0.5 * min(1.0, m / p90)
-        section = int(np.searchsorted(shot_starts, a + 1e-6, side="right") - 1)
-        return float(np.clip(level, 0, 1)), max(0, section)
+    notes = hit_cuts(notes, parts, grid.times, cuts, importance, played, bars[-1].key, energy_at)
+    shift_registers(notes, parts, bars, analysis.shots[:, 0], shot_registers(analysis, features))
+    notes = _finish(notes, parts, bars, duration, shift, loud)
+    sections: list[tuple[int, float, float]] = []  # (shot, first bar line, next section's first bar line)
+    for bar in bars:
+        if not sections or sections[-1][0] != bar.section:
+            sections.append((bar.section, bar.beats[0], bar.end))
+        sections[-1] = (bar.section, sections[-1][1], bar.end)
+    final = next(b for b in bars if b.final)
+    changes = [(b.beats[0], b.key) for i, b in enumerate(bars) if i == 0 or b.key != bars[i - 1].key]
+    return Score(parts=parts, notes=notes, grid=grid, key=final.key, duration=duration, key_changes=changes,
+                 sections=[(int(s), a, z) for s, a, z in sections], controls=sorted(ccs, key=lambda c: c.time),
+                 info={"key": key.name, **({"final_key": final.key.name} if final.key != key else {}), "bpm": round(grid.bpm, 2), "style": mood.style,
+                       "valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3), "bars": final.index + 1,
+                       "sections": len(labels), "form": " ".join(labels), "seed": seed})
 
-    infos = [bar_info(b) for b in bars]
-    sections = sorted({s for _, s in infos})
 
-    # Harmony: a chord (scale degree) per bar, phrases per section ending on the dominant.
-    harmony = stats["harmony"][key.mode]
-    chords: list[int] = []
-    prev = None
-    for i, (_, section) in enumerate(infos):
-        new_section = i == 0 or infos[i - 1][1] != section
-        last_of_section = i + 1 < len(infos) and infos[i + 1][1] != section
-        if i + 1 == len(infos):
-            degree = 0
-        elif last_of_section and i > 0 and not new_section:
-            degree = 4
-        elif new_section and prev is not None:
-            degree = 0 if prev == 4 else _sample(rng, harmony["transition"][prev])
-        elif prev is None:
-            degree = _sample(rng, harmony["start"])
-        else:
-            degree = _sample(rng, harmony["transition"][prev])
-        chords.append(degree)
-        prev = degree
-
-    # Melody motifs per section: beat patterns and diatonic steps.
-    patterns = {int(k): v for k, v in stats["rhythm"]["beat_pattern"].items()}
-    steps = stats["melody"]["steps"]
-    step_p = stats["melody"]["step_given_previous"]
-    motifs: dict[int, list[tuple[float, int]]] = {}
-    previous_motif = None
-    for section in sections:
-        keep = previous_motif is not None and rng.random() >= min(1.0, 0.7 * controls.video_weight("semantic", section))
-        if keep:
-            motifs[section] = previous_motif
-            continue
-        level = np.mean([lv for lv, s in infos if s == section]) if infos else 0.5
-        max_onsets = 1 + int(level * 3.0)
-        allowed = {p: n for p, n in patterns.items() if bin(p).count("1") <= max_onsets}
-        keys_ = list(allowed)
-        probs = np.array([allowed[k] for k in keys_], np.float64)
-        motif, last_step = [], 0
-        for beat in range(2 * grid.beats_per_bar):
-            pattern = keys_[_sample(rng, probs)]
-            for slot in range(4):
-                if pattern & (1 << slot):
-                    context = "down" if last_step < 0 else "up" if last_step > 0 else "same"
-                    last_step = steps[_sample(rng, step_p[context])]
-                    motif.append((beat + slot / 4.0, last_step))
-        motifs[section] = motif or [(0.0, 0)]
-        previous_motif = motifs[section]
-
-    # Notes, bar by bar.
-    section_colour = {}
-    for section in sections:  # a section's colour valence moves its register (up to 9 semitones)
-        sel = features["shot_of_second"] == section
-        v = _valence(*(float(np.mean(features[k][sel])) if sel.any() else NEUTRAL[k] for k in NEUTRAL))
-        section_colour[section] = int(np.clip(round(8 * v), -9, 9))
-    kit = palette["kit"]
-    degree = 2  # the melody's current scale degree (relative to the tonic, may leave the octave)
-    cut_set = np.asarray(analysis.cut_times)
-    for i, (beats, (level, section)) in enumerate(zip(bars, infos)):
-        bar_end = bars[i + 1][0] if i + 1 < len(bars) else beats[-1] + (beats[-1] - beats[-2])
-        edges = np.append(beats, bar_end)
-
-        def at(pos: float) -> float:  # time of a position in beats, on this bar's (bent) beats
-            return float(np.interp(pos, np.arange(len(edges)), edges))
-
-        register = section_colour.get(section, 0) + shift
-        base_vel = 52 + 50 * level
-        chord_pcs = key.chord(chords[i], seventh=chroma > 1.4, ninth=chroma > 2.2)
-        if chroma < 0.6:
-            chord_pcs = [chord_pcs[0], key.chord(chords[i])[2]]  # open fifth: no third
-        root = chord_pcs[0]
-
-        # pad: the chord voiced near middle C, held (or struck on each beat when busy)
-        centre = 60 + register
-        voicing = sorted(centre - 5 + ((pc - (centre - 5)) % 12) for pc in chord_pcs)
-        if level > 0.7 and not kit:
-            hits = [(at(j), at(j + 0.9)) for j in range(len(beats))]
-        else:
-            hits = [(beats[0], bar_end)]
-        for a, z in hits:
-            for p in voicing:
-                out.add("pad", a, z, p, base_vel - 12)
-
-        # bass: root, whole / half / quarter notes by energy
-        bass_pitch = 36 + ((root - 36) % 12) + min(shift, 12) // 12 * 12
-        per_bar = 1 if level < 0.35 else 2 if level < 0.65 else 4
-        step = grid.beats_per_bar / per_bar
-        for j in range(per_bar):
-            out.add("bass", at(j * step), at(j * step + 0.95 * step), bass_pitch, base_vel)
-
-        # melody: the section's motif over two bars, snapped to chord tones on beats
-        motif = motifs[section]
-        half = (i - next(k for k, inf in enumerate(infos) if inf[1] == section)) % 2
-        chord_degrees = [d for d in range(7) if key.scale[d] in chord_pcs] or [0]
-        notes_here = [(pos - half * grid.beats_per_bar, st) for pos, st in motif
-                      if half * grid.beats_per_bar <= pos < (half + 1) * grid.beats_per_bar]
-        for j, (pos, st) in enumerate(notes_here):
-            degree += st
-            if pos == int(pos):  # on a beat: the nearest chord tone
-                degree = min((d + 7 * o for d in chord_degrees for o in range(-2, 3)), key=lambda x: abs(x - degree))
-            degree = int(np.clip(degree, -3, 11))
-            nxt = notes_here[j + 1][0] if j + 1 < len(notes_here) else grid.beats_per_bar
-            a, z = at(pos), at(min(nxt, pos + 2.0))
-            pitch = key.degree_pitch(degree, 72 + register)
-            accent = 10 if pos == 0 else 0
-            out.add("melody", a, z - 0.02, pitch, base_vel + 6 + accent)
-            out.add("sparkle", a, z - 0.02, pitch + 12, base_vel - 10)
-
-        # drums: pattern by energy; hats and cymbals scale with the spectral control
-        hat_vel = min(127, (base_vel - 15) * bright)
-        if kit and level >= 0.2:
-            for j, t in enumerate(beats):
-                if j % 2 == 0:
-                    out.add("drums", t, t + 0.1, KICK, base_vel + 5)
-                else:
-                    out.add("drums", t, t + 0.1, SNARE, base_vel)
-                sub = 4 if level > 0.7 else 2
-                for k in range(sub):
-                    if bright >= 0.7:
-                        out.add("drums", at(j + k / sub), at(j + k / sub) + 0.05, HAT, hat_vel - (10 if k % 2 else 0))
-        elif not kit and level >= 0.45 and bright >= 0.7:
-            for t in beats:
-                out.add("drums", t, t + 0.2, RIDE, hat_vel - 10)
-
-    # Cuts: a cymbal on the (down)beat each cut landed on; visual beats: an accent.
-    for c in cut_set:
-        near = grid.times[np.argmin(np.abs(grid.times - c))]
-        if abs(near - c) < 0.06:
-            out.add("drums", near, near + 1.0, CRASH, min(127, 100 * max(bright, 0.6)))
-            out.add("drums", near, near + 0.2, KICK, 100)
-    for t, s in zip(analysis.beat_times, strengths):
-        near = grid.times[np.argmin(np.abs(grid.times - t))]
-        if s >= 0.4 and abs(near - t) < 0.07 and not (len(cut_set) and np.min(np.abs(cut_set - near)) < 0.1):
-            out.add("drums", near, near + 0.3, (OPEN_HAT if bright >= 0.7 else TOM) if kit else
-                    (TRIANGLE if mood.valence >= 0 else TOM), 60 + 50 * s)
-
-    # Dynamics: the loudness control scales the spread of velocities around their mean.
-    notes = [n for n in out.notes if n.start < duration]
+def _finish(notes: list[Note], parts: list[Part], bars: list[Bar], duration: float, shift: int,
+            loud: float) -> list[Note]:
+    """The ending held through the last frame, the pitch and loudness controls, notes clipped."""
+    final = next(b for b in bars if b.final)
+    tail = max(duration, final.end) + 1.5
+    for n in notes:  # whatever sounds in the final bar rings through the end (played a little early too)
+        if n.start >= final.beats[0] - 0.05 and not parts[n.part].is_drum:
+            n.end = max(n.end, tail)
+    notes = [n for n in notes if n.start < duration - 0.05]
+    for n in notes:
+        if not parts[n.part].is_drum:
+            n.pitch = int(_clamp(n.pitch + shift, 0, 127))
+        n.end = min(max(n.end, n.start + 0.03), duration + 2.0)
     if notes:
         mean_v = float(np.mean([n.velocity for n in notes]))
         for n in notes:
-            n.velocity = int(np.clip(round(mean_v + loud * (n.velocity - mean_v)), 1, 127))
-            n.end = min(n.end, duration + 2.0)
-    spans: list[tuple[int, float, float]] = []  # (section, first bar start, next section's start)
-    for beats, (_, section) in zip(bars, infos):
-        if not spans or spans[-1][0] != section:
-            spans.append((section, float(beats[0]), float(beats[0])))
-        spans[-1] = (section, spans[-1][1], float(beats[-1] + (beats[-1] - beats[-2])))
-    return Score(parts=parts, notes=notes, grid=grid, key=key, duration=duration, sections=spans,
-                 info={"key": key.name, "bpm": round(grid.bpm, 2), "palette": mood.palette,
-                       "valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3),
-                       "bars": len(bars), "sections": len(sections), "seed": seed})
+            n.velocity = int(_clamp(round(mean_v + loud * (n.velocity - mean_v)), 1, 127))
+    notes.sort(key=lambda n: (n.start, n.part, n.pitch))
+    return notes

@@ -1,105 +1,302 @@
-"""The beat grid: a tempo and phase that put the video's events on beats, bent to make cuts exact.
+"""The beat grid: beats and bars laid so that the video's cuts land on beats, the way a composer
+working to a click track lays them: a steady tempo or slow ramps, and a bar of 2/4 or 3/4 where
+a cut that matters must fall on a downbeat.
 
-1. Search. For every tempo in the allowed range (0.25 BPM steps) and every bar phase (5 ms
-   steps), score how close the events fall to the grid: each event adds
-   ``weight * exp(-d^2 / (2 * 25 ms^2))`` for its distance ``d`` to the nearest beat, and cuts
-   add the same again for their distance to the nearest downbeat. Cuts weigh 1, visual beats
-   half their strength. A weak prior prefers the middle of the tempo range.
-2. Bend. Cuts (and strong visual beats, strength >= 0.5, worth 0.4 x strength of a cut)
-   become anchors on their nearest downbeat (cuts only) or nearest beats, chosen together (a
-   longest path) so that as much as possible is anchored, cuts on downbeats preferred, while
-   the tempo between consecutive anchors stays within ``max_bend`` (10 %) of the base tempo.
-   Between anchors beats are evenly spaced (a constant local tempo); before the first and after
-   the last anchor the base tempo holds. The bar numbering of the ideal grid is kept, so
-   downbeats stay downbeats.
+**The tempo curve.** The tempo ``f(t)`` (beats per second) is a straight line in time between
+consecutive *anchors* (beats placed on cuts) and constant before the first anchor and after the
+last. Between anchor beats ``G`` seconds apart, going from ``f`` to ``f'``, it holds
+``n = (f + f') * G / 2`` beats, a whole number. Three rules bound it:
+
+- the tempo stays within ``tempo_range``, or within ``FIXED_BAND`` (3 %) of ``tempo`` when
+  that is given;
+- from one anchor to the next it changes by at most ``RAMP_PER_BEAT`` (0.72 %) per beat,
+  ``|ln(f' / f)| <= RAMP_PER_BEAT * n``; as the tempo is straight in time, not in beats, a
+  single beat may change by a little more (under 0.8 %), and the change from one bar to the
+  next, per beat, stays under 3 %;
+- an anchor's beat is within ``HIT_TOLERANCE`` (30 ms) of its cut, exact where the rules allow.
+  Exact hits on every cut of a busy edit would need tempo jumps; 30 ms is under a frame at
+  30 fps.
+
+**Which cuts, how many beats.** A dynamic program over the cuts in time order chooses the
+anchored cuts, the beat count between consecutive anchors, the tempo at each anchor and each
+anchor beat's offset from its cut. A state is (cut, tempo at its beat, offset), kept exactly;
+at each cut the states are pooled in bins (0.3 % of tempo by 5 ms of offset) where the best
+survives, and states more than ``BEAM`` below the cut's best are dropped. From each state and
+each beat count that the rules allow, the tempo at the next anchor is one of: the one that lands
+its beat on the cut, or 10 or 20 or 30 ms either side of it, the same tempo, or either end of
+the ramp allowed. A path may start at any cut with any tempo and may leave out any cut; from a
+cut it goes on to one of the next ``SUCCESSORS`` cuts or to the first one at least a
+``_long_gap`` later (far enough that some beat count always fits the rules). It maximises:
+
+- per anchored cut, ``(1 + importance) * (1 - OFFSET_COST * (offset / HIT_TOLERANCE)^2)``;
+- minus ``VARIATION_COST * |ln(f' / f)|`` per tempo change: of two paths that hit the same
+  cuts, the steadier wins, and one tempo wins wherever it hits as much;
+- per visual beat between two anchored cuts, ``VISUAL_WEIGHT * strength`` times its closeness
+  to the nearest beat, ``exp(-d^2 / (2 * VISUAL_SIGMA^2))``, the beats taken as evenly spaced
+  from one cut to the other (offsets and ramps left out); visual beats are never anchors;
+- a small preference (``CENTRE_PRIOR``) for the middle of the tempo range where a path starts.
+
+A video with fewer than two cuts, or whose best path anchors fewer than two, gets one steady
+tempo and phase: those that put the cuts and the visual beats closest to beats (a search over
+tempos in 0.25 BPM steps and phases in 5 ms steps), then moved by at most 5 ms to put the cut
+nearest a beat exactly on it.
+
+**Bars.** Bars are 4/4 by default. The first bar line is at or before 0: the one of the last four
+beats at or before 0 that makes the first important cut's beat a downbeat (a pickup). An important
+cut (``importance >= 0.5``) is made a downbeat when it is anchored or within ``HIT_TOLERANCE`` of
+a beat: where the beats since the previous such downbeat are not a multiple of 4, the last bars
+before it are shortened: one bar of 2/4 or 3/4 (a remainder of 2 or 3), or a 3/4 and a 2/4 (a
+remainder of 1). An important cut one beat after the previous downbeat cannot be one and stays a
+plain beat; the other cuts fall on whatever beat they are on. The grid runs from the first bar
+line to the bar line that closes the bar in which ``duration`` falls.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-SIGMA = 0.025
-MAX_EVENTS = 400
+RAMP_PER_BEAT = 0.0072  # the largest tempo change per beat, as a log ratio
+FIXED_BAND = 0.03  # with ``tempo`` given, the tempo stays within this share of it
+HIT_TOLERANCE = 0.03  # seconds from an anchor's beat to its cut
+OFFSET_COST = 0.3  # an anchor's worth falls by this share at the tolerance's edge
+VARIATION_COST = 1.0  # per unit of |ln(f' / f)|
+VISUAL_WEIGHT = 0.2
+VISUAL_SIGMA = 0.025  # seconds
+CENTRE_PRIOR = 0.05
+TEMPO_BIN = 0.003  # states are pooled in bins of this log width of tempo (0.3 %)
+OFFSET_BIN = 0.005  # and of this width of offset (seconds)
+BEAM = 1.5  # states this far below the best at their cut are dropped
+SUCCESSORS = 3
+TARGETS = np.linspace(-HIT_TOLERANCE, HIT_TOLERANCE, 7)  # landing offsets tried from each state
+IMPORTANT = 0.5
+BAR = 4  # beats in the default bar
+MAX_EVENTS = 400  # the steady search weighs at most this many visual beats (the strongest)
 
 
 @dataclass
 class BeatGrid:
-    times: np.ndarray  # beat times in seconds, increasing; may start before 0 (a pickup)
-    index: np.ndarray  # the beats' numbers in the ideal grid; a downbeat when index % beats_per_bar == 0
-    bpm: float  # base tempo
-    beats_per_bar: int
-    anchors: list[tuple[int, float]]  # (beat number, time) made exact
+    """Beats and bars. Every bar line is a beat: ``bar_starts`` are those where a bar begins and
+    ``times[-1]`` is the one that closes the last bar."""
+
+    times: np.ndarray  # beat times in seconds, increasing; times[0] is a bar line at or before 0
+    bar_starts: np.ndarray  # indices into times where each bar begins, 0 first
+    bpm: float  # the tempo the grid is fitted around: ``tempo`` when given, else the median beat's
+    anchors: list[tuple[int, float]] = field(default_factory=list)  # (beat index, cut time), see fit_grid
+    beats_per_bar: int = BAR  # the default metre; bar_lengths has each bar's
+
+    @property
+    def index(self) -> np.ndarray:
+        """Consecutive beat numbers, 0 at the first bar line."""
+        return np.arange(len(self.times))
+
+    @property
+    def bar_lengths(self) -> np.ndarray:
+        """Beats in each bar: 2, 3 or 4."""
+        return np.diff(np.append(self.bar_starts, len(self.times) - 1))
 
     @property
     def is_downbeat(self) -> np.ndarray:
-        return self.index % self.beats_per_bar == 0
+        """Per beat, whether it is a bar line (the closing one included)."""
+        out = np.zeros(len(self.times), bool)
+        out[self.bar_starts] = True
+        out[-1] = True
+        return out
+
+    @property
+    def beat_in_bar(self) -> np.ndarray:
+        """Per beat, its place in its bar: 0 on a downbeat, then 1, 2, 3."""
+        lines = np.flatnonzero(self.is_downbeat)
+        return self.index - lines[np.cumsum(self.is_downbeat) - 1]
 
     def bars(self) -> list[np.ndarray]:
-        """Beat times of every bar that overlaps the grid, each ``beats_per_bar`` long."""
-        starts = np.flatnonzero(self.is_downbeat)
-        return [self.times[i : i + self.beats_per_bar] for i in starts if i + self.beats_per_bar <= len(self.times)]
+        """The beat times of each bar, from the first bar line (at or before 0) to the bar in
+        which the video ends."""
+        return [self.times[s : s + n] for s, n in zip(self.bar_starts, self.bar_lengths)]
+
+    def meter_changes(self) -> list[tuple[int, int]]:
+        """``(beat index, beats per bar)`` of the first bar and of each bar whose length differs
+        from the one before it."""
+        lengths = self.bar_lengths
+        return [(int(self.bar_starts[i]), int(lengths[i])) for i in range(len(lengths))
+                if i == 0 or lengths[i] != lengths[i - 1]]
 
     def position(self, t: np.ndarray | float) -> np.ndarray:
-        """Fractional beat number (in grid index units) at time ``t``: for writing MIDI ticks."""
-        return np.interp(t, self.times, self.index.astype(np.float64))
+        """The fractional beat number at time ``t`` (0 at the first bar line): linear between
+        beats, at the first and the last beat's length outside the grid."""
+        t = np.asarray(t, np.float64)
+        pos = np.interp(t, self.times, self.index.astype(np.float64))
+        first, last = self.times[1] - self.times[0], self.times[-1] - self.times[-2]
+        pos = np.where(t < self.times[0], (t - self.times[0]) / first, pos)
+        return np.where(t > self.times[-1], len(self.times) - 1 + (t - self.times[-1]) / last, pos)
 
 
-def _search(events: np.ndarray, w_beat: np.ndarray, w_down: np.ndarray, tempos: np.ndarray, bpb: int,
-            centre: float, span: float) -> tuple[float, float]:
-    best = (-np.inf, float(tempos[0]), 0.0)
-    for bpm in tempos:
-        period = 60.0 / bpm
-        bar = period * bpb
-        phases = np.arange(0.0, bar, 0.005)
-        x = events[None, :] - phases[:, None]
-        d_beat = np.abs(((x / period) + 0.5) % 1.0 - 0.5) * period
-        d_down = np.abs(((x / bar) + 0.5) % 1.0 - 0.5) * bar
-        score = (w_beat * np.exp(-0.5 * (d_beat / SIGMA) ** 2)).sum(1) + (
-            w_down * np.exp(-0.5 * (d_down / SIGMA) ** 2)
-        ).sum(1)
-        score = score + 0.05 * np.exp(-(((bpm - centre) / max(span, 1.0)) ** 2))
+# --- the dynamic program ------------------------------------------------------------------------
+
+
+@dataclass
+class _States:
+    """The states at one cut, one entry each."""
+
+    tempo: np.ndarray  # beats per second at the anchor beat
+    offset: np.ndarray  # the anchor beat's time minus the cut's, seconds
+    score: np.ndarray
+    parent_cut: np.ndarray  # the previous anchor's cut, -1 where the path starts here
+    parent_state: np.ndarray
+    beats: np.ndarray  # beats since the previous anchor
+
+
+def _pool(tempo, offset, score, parent_cut, parent_state, beats, lo: float) -> _States:
+    """Of the states within ``BEAM`` of the best, the best in each (tempo, offset) bin."""
+    near = np.flatnonzero(score >= score.max() - BEAM)
+    key = (np.round(np.log(tempo[near] / lo) / TEMPO_BIN).astype(np.int64) * 1000
+           + np.round(offset[near] / OFFSET_BIN).astype(np.int64))
+    order = np.lexsort((-score[near], key))
+    keep = near[order[np.r_[True, key[order][1:] != key[order][:-1]]]]
+    return _States(tempo[keep], offset[keep], score[keep], parent_cut[keep], parent_state[keep], beats[keep])
+
+
+def _closeness(phase: np.ndarray, tempo: np.ndarray, sigma: float) -> np.ndarray:
+    """``exp(-d^2 / (2 sigma^2))`` for the time ``d`` from beat phase ``phase`` (at ``tempo``
+    beats per second) to the nearest whole beat."""
+    d = np.abs(phase - np.round(phase)) / tempo
+    return np.exp(-0.5 * (d / sigma) ** 2)
+
+
+def _long_gap(lo: float, hi: float) -> float:
+    """A gap long enough that some whole beat count fits the rules from any tempo in
+    ``[lo, hi]``: from either end of the range (where the tempo can move one way only) the beat
+    counts within reach span more than a beat."""
+    for gap in np.arange(1.0, 600.0, 0.5):
+        up = min(hi, lo * np.exp(RAMP_PER_BEAT * lo * gap)) - lo
+        down = hi - max(lo, hi * np.exp(-RAMP_PER_BEAT * hi * gap))
+        if min(up, down) * gap / 2 >= 1.2:
+            return float(gap)
+    return np.inf
+
+
+def _path(cuts: np.ndarray, weights: np.ndarray, vb_t: np.ndarray, vb_w: np.ndarray, lo: float, hi: float,
+          centre: float) -> list[tuple[int, float, float, int]]:
+    """The best path of the module docstring, as ``[(cut index, anchor beat time, tempo there,
+    beats since the previous anchor)]``; ``lo``, ``hi`` and ``centre`` in beats per second."""
+    m = len(cuts)
+    n_bins = int(np.floor(np.log(hi / lo) / TEMPO_BIN)) + 1
+    start_tempo = np.minimum(lo * np.exp(TEMPO_BIN * np.arange(n_bins)), hi)
+    start_score = CENTRE_PRIOR * np.exp(-(((start_tempo - centre) / max((hi - lo) / 2, 1e-3)) ** 2))
+    no_parent = np.full(n_bins, -1)
+    long_gap = _long_gap(lo, hi)
+    incoming: list[list[tuple]] = [[] for _ in range(m)]
+    states: list[_States] = []
+    for j in range(m):
+        begin = (start_tempo, np.zeros(n_bins), start_score + weights[j], no_parent, no_parent,
+                 np.zeros(n_bins, np.int64))
+        here = _pool(*(np.concatenate(x) for x in zip(begin, *incoming[j])), lo=lo)
+        incoming[j] = []
+        states.append(here)
+        successors = list(range(j + 1, min(m, j + 1 + SUCCESSORS)))
+        far = np.flatnonzero(cuts[j + 1 + SUCCESSORS:] - cuts[j] >= long_gap)
+        if len(far):
+            successors.append(j + 1 + SUCCESSORS + int(far[0]))
+        beat = cuts[j] + here.offset
+        f = here.tempo[:, None]
+        for k in successors:
+            span = (cuts[k] - beat)[:, None]  # from each state's anchor beat to the next cut
+            n = np.arange(max(1, int(np.floor(lo * (span.min() - HIT_TOLERANCE)))),
+                          int(np.ceil(hi * (span.max() + HIT_TOLERANCE))) + 1)[None, :]
+            # The tempo windows of each (state, beat count): the ramp and the range, and the
+            # tempos that land the n-th beat (at beat + 2 n / (f + f')) within the tolerance.
+            ramp_lo = np.maximum(lo, f * np.exp(-RAMP_PER_BEAT * n))
+            ramp_hi = np.minimum(hi, f * np.exp(RAMP_PER_BEAT * n))
+            land_lo = 2.0 * n / (span + HIT_TOLERANCE) - f
+            land_hi = 2.0 * n / np.maximum(span - HIT_TOLERANCE, 1e-9) - f
+            s_idx, n_idx = np.nonzero(np.maximum(ramp_lo, land_lo) <= np.minimum(ramp_hi, land_hi))
+            if not len(s_idx):
+                continue
+            f0, nn, sp = here.tempo[s_idx][:, None], n[0, n_idx][:, None], span[s_idx]
+            r_lo, r_hi = ramp_lo[s_idx, n_idx][:, None], ramp_hi[s_idx, n_idx][:, None]
+            cand = np.concatenate([2.0 * nn / np.maximum(sp + TARGETS, 1e-9) - f0, f0, r_lo, r_hi], axis=1)
+            off = 2.0 * nn / (f0 + cand) - sp
+            p_idx, c_idx = np.nonzero((cand >= r_lo - 1e-12) & (cand <= r_hi + 1e-12)
+                                      & (np.abs(off) <= HIT_TOLERANCE + 1e-12))
+            f1, off, src, beats = cand[p_idx, c_idx], off[p_idx, c_idx], s_idx[p_idx], nn[p_idx, 0]
+            score = (here.score[src] + weights[k] * (1.0 - OFFSET_COST * (off / HIT_TOLERANCE) ** 2)
+                     - VARIATION_COST * np.abs(np.log(f1 / here.tempo[src])))
+            va, vz = np.searchsorted(vb_t, [cuts[j] + 1e-6, cuts[k] - 1e-6])
+            if vz > va:  # visual beats between the two cuts, against n beats evenly spaced between them
+                rate = n[0, :, None] / (cuts[k] - cuts[j])
+                fit = (vb_w[None, va:vz] * _closeness((vb_t[None, va:vz] - cuts[j]) * rate, rate, VISUAL_SIGMA)).sum(1)
+                score += VISUAL_WEIGHT * fit[n_idx[p_idx]]
+            incoming[k].append((f1, off, score, np.full(len(f1), j), src, beats))
+    i = int(np.argmax([s.score.max() for s in states]))
+    s = int(np.argmax(states[i].score))
+    chain = []
+    while i >= 0:
+        st = states[i]
+        chain.append((i, float(cuts[i] + st.offset[s]), float(st.tempo[s]), int(st.beats[s])))
+        i, s = int(st.parent_cut[s]), int(st.parent_state[s])
+    return chain[::-1]
+
+
+def _steady(events: np.ndarray, weights: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """The tempo (beats per second, ``lo`` to ``hi``) and phase (seconds, the first beat at or
+    after 0) that put ``events`` closest to beats, by ``weights``."""
+    centre, span = (lo + hi) / 2, max((hi - lo) / 2, 1e-3)
+    if not len(events):
+        return centre, 0.0
+    best = (-np.inf, centre, 0.0)
+    for f in np.arange(lo, hi + 1e-9, 0.25 / 60) if hi > lo else [lo]:
+        phases = np.arange(0.0, 1.0 / f, 0.005)
+        x = (events[None, :] - phases[:, None]) * f
+        score = (weights * _closeness(x, f, VISUAL_SIGMA)).sum(1) + CENTRE_PRIOR * np.exp(-(((f - centre) / span) ** 2))
         i = int(np.argmax(score))
         if score[i] > best[0] + 1e-9:
-            best = (float(score[i]), float(bpm), float(phases[i]))
+            best = (float(score[i]), float(f), float(phases[i]))
     return best[1], best[2]
 
 
-def _anchor(times: np.ndarray, values: np.ndarray, downbeat_ok: np.ndarray, phase: float, period: float, bpb: int,
-            max_bend: float, window: int = 8) -> list[tuple[int, float]]:
-    """Beat numbers for the events at ``times`` (sorted), chosen together: a longest path over
-    (event, candidate beat) pairs that maximises the anchored events' ``values`` (x1.5 on a
-    downbeat where ``downbeat_ok``), such that the local tempo between consecutive anchors stays
-    within ``max_bend`` of the base tempo. Looks back ``window`` events."""
-    nodes: list[list[tuple[int, float]]] = []  # per event: (beat number, value)
-    for t, value, down_ok in zip(times, values, downbeat_ok):
-        k_float = (t - phase) / period
-        down = int(round(k_float / bpb)) * bpb
-        cands = dict.fromkeys(([down] if down_ok else []) + [int(round(k_float)), int(np.floor(k_float)),
-                                                              int(np.ceil(k_float))])
-        nodes.append([(k, value * (1.5 if down_ok and k % bpb == 0 else 1.0)) for k in cands])
-    best: list[list[tuple[float, tuple[int, int] | None]]] = []
-    for i, cands in enumerate(nodes):
-        row = []
-        for k, value in cands:
-            top, parent = 0.0, None
-            for i0 in range(max(0, i - window), i):
-                for j0, (k0, _) in enumerate(nodes[i0]):
-                    if k0 < k and abs((times[i] - times[i0]) / (k - k0) / period - 1.0) <= max_bend:
-                        if best[i0][j0][0] > top:
-                            top, parent = best[i0][j0][0], (i0, j0)
-            row.append((top + value, parent))
-        best.append(row)
-    if not best:
-        return []
-    node = max(((i, j) for i in range(len(best)) for j in range(len(best[i]))), key=lambda ij: best[ij[0]][ij[1]][0])
-    chain = []
-    while node is not None:
-        i, j = node
-        chain.append((nodes[i][j][0], float(times[i])))
-        node = best[i][j][1]
-    return chain[::-1]
+# --- beats, then bars ---------------------------------------------------------------------------
+
+
+def _beat_times(chain: list[tuple[int, float, float, int]], duration: float) -> tuple[np.ndarray, list[int]]:
+    """Beat times along the path from at least ``2 * BAR`` beats before 0 to ``3 * BAR`` beats past
+    ``duration``, and the beat index of each anchor."""
+    t0, f_first = chain[0][1], chain[0][2]
+    lead = int(np.ceil(max(t0, 0.0) * f_first)) + 2 * BAR
+    times = [t0 - (lead - i) / f_first for i in range(lead)]
+    anchors = [lead]
+    for (_, a, f0, _), (_, b, f1, n) in zip(chain, chain[1:]):
+        slope = (f1 - f0) / (b - a)
+        times.append(a)
+        for i in range(1, n):  # when f0 * tau + slope * tau^2 / 2 reaches i beats
+            times.append(a + 2.0 * i / (f0 + np.sqrt(f0 * f0 + 2.0 * slope * i)))
+        anchors.append(anchors[-1] + n)
+    t_last, f_last = chain[-1][1], chain[-1][2]
+    tail = int(np.ceil(max(duration - t_last, 0.0) * f_last)) + 3 * BAR
+    times.extend(t_last + i / f_last for i in range(tail + 1))
+    return np.array(times), anchors
+
+
+def _bars(times: np.ndarray, downbeats: list[int], duration: float) -> tuple[int, np.ndarray, int]:
+    """``(first, starts, last)``: the first bar line, the start of every bar through the one in
+    which ``duration`` falls, and the bar line that closes it (indices into ``times``), with
+    ``downbeats`` (sorted beat indices) made downbeats as the module docstring lays them."""
+    zero = int(np.flatnonzero(times <= 1e-9)[-1])
+    first = zero - (zero - downbeats[0]) % BAR if downbeats and downbeats[0] >= zero else zero
+    starts = [first]
+    for target in [b for b in downbeats if b > first] + [None]:
+        if target is None:  # after the last one: whole bars to the end of the beats
+            starts.extend(range(starts[-1] + BAR, len(times), BAR))
+            break
+        whole, rest = divmod(target - starts[-1], BAR)
+        if target - starts[-1] == 1:
+            continue  # one beat after the previous downbeat: stays a plain beat
+        lengths = [BAR] * (whole - 1) + [3, 2] if rest == 1 else [BAR] * whole + ([rest] if rest else [])
+        for n in lengths:
+            starts.append(starts[-1] + n)
+    starts = np.array(starts)
+    end_bar = int(np.flatnonzero(times[starts] <= duration)[-1])
+    return first, starts[: end_bar + 1], int(starts[end_bar + 1])
 
 
 def fit_grid(
@@ -109,57 +306,56 @@ def fit_grid(
     beat_strengths: np.ndarray = np.zeros(0),
     tempo_range: tuple[float, float] = (80.0, 130.0),
     tempo: float | None = None,
-    beats_per_bar: int = 4,
-    max_bend: float = 0.10,
+    cut_importance: np.ndarray | None = None,
 ) -> BeatGrid:
-    """The beat grid for a video of ``duration`` seconds (see the module docstring).
-    ``tempo`` fixes the base tempo instead of searching ``tempo_range``."""
-    cuts = np.sort(np.asarray(cuts, np.float64))
-    cuts = cuts[(cuts > 0) & (cuts < duration)]
-    vb_t = np.asarray(beat_times, np.float64)
-    vb_s = np.asarray(beat_strengths, np.float64)
-    if len(vb_t) > MAX_EVENTS:  # long videos: the strongest beats decide the tempo
-        keep = np.argsort(vb_s)[-MAX_EVENTS:]
-        vb_t, vb_s = vb_t[keep], vb_s[keep]
-    events = np.concatenate([cuts[:MAX_EVENTS], vb_t])
-    w_beat = np.concatenate([np.ones(min(len(cuts), MAX_EVENTS)), 0.5 * vb_s])
-    w_down = np.concatenate([np.ones(min(len(cuts), MAX_EVENTS)), np.zeros(len(vb_t))])
-    lo, hi = (tempo, tempo) if tempo else tempo_range
-    centre, span = (lo + hi) / 2, (hi - lo) / 2
-    if len(events):
-        bpm, phase = _search(events, w_beat, w_down, np.arange(lo, hi + 1e-9, 0.25), beats_per_bar, centre, span)
+    """The beat grid for a video of ``duration`` seconds with hard cuts at ``cuts`` (seconds) and
+    visual beats at ``beat_times`` of ``beat_strengths`` in [0, 1], as the module docstring lays
+    it. ``tempo_range`` is in BPM; ``tempo`` (BPM) replaces it with ``tempo`` +- 3 %;
+    ``cut_importance`` (per cut, in [0, 1]; None: all 1) weighs the cuts, and those of 0.5 and
+    more land on downbeats. The grid's ``anchors`` are ``(beat index, cut time)`` of the cuts the
+    tempo curve was fitted to, each within ``HIT_TOLERANCE`` of its beat."""
+    cuts = np.asarray(cuts, np.float64)
+    importance = np.ones(len(cuts)) if cut_importance is None else np.asarray(cut_importance, np.float64)
+    inside = (cuts > 0) & (cuts < duration)
+    cuts, where = np.unique(cuts[inside], return_inverse=True)
+    imp = np.zeros(len(cuts))
+    np.maximum.at(imp, where, importance[inside])  # one cut per time, the most important
+    order = np.argsort(np.asarray(beat_times, np.float64), kind="stable")
+    vb_t = np.asarray(beat_times, np.float64)[order]
+    vb_s = np.asarray(beat_strengths, np.float64)[order]
+    if tempo:
+        lo, hi, centre = tempo * (1 - FIXED_BAND) / 60, tempo * (1 + FIXED_BAND) / 60, tempo / 60
     else:
-        bpm, phase = float(centre), 0.0
-    period = 60.0 / bpm
+        lo, hi = tempo_range[0] / 60, tempo_range[1] / 60
+        centre = (lo + hi) / 2
 
-    strong = vb_s >= 0.5
-    order = np.argsort(np.concatenate([cuts, vb_t[strong]]), kind="stable")
-    a_times = np.concatenate([cuts, vb_t[strong]])[order]
-    a_values = np.concatenate([np.ones(len(cuts)), 0.4 * vb_s[strong]])[order]
-    a_down = np.concatenate([np.ones(len(cuts), bool), np.zeros(int(strong.sum()), bool)])[order]
-    keep = np.ones(len(a_times), bool)
-    keep[1:] = np.diff(a_times) > 0.05  # two events at one time: keep the first (a cut sorts first)
-    anchors = _anchor(a_times[keep], a_values[keep], a_down[keep], phase, period, beats_per_bar, max_bend)
-    if not anchors:
-        anchors = [(0, phase)]
-    ks = np.array([k for k, _ in anchors], np.float64)
-    ts = np.array([t for _, t in anchors])
-
-    def time_of(k: np.ndarray) -> np.ndarray:
-        t = np.interp(k, ks, ts)
-        t = np.where(k < ks[0], ts[0] + (k - ks[0]) * period, t)
-        return np.where(k > ks[-1], ts[-1] + (k - ks[-1]) * period, t)
-
-    # Beats from the downbeat at or before 0 to one bar past the end.
-    k_first = int(np.floor((0.0 - ts[0]) / period + ks[0])) - beats_per_bar
-    k_last = int(np.ceil((duration - ts[-1]) / period + ks[-1])) + beats_per_bar
-    index = np.arange(k_first, k_last + 1)
-    times = time_of(index.astype(np.float64))
-    first_down = np.flatnonzero((index % beats_per_bar == 0) & (times <= 1e-9))
-    start = first_down[-1] if len(first_down) else 0
-    keep = slice(start, None)
-    index, times = index[keep], times[keep]
-    end = np.flatnonzero(times >= duration)
-    if len(end):
-        index, times = index[: end[0] + 1], times[: end[0] + 1]
-    return BeatGrid(times=times, index=index, bpm=bpm, beats_per_bar=beats_per_bar, anchors=anchors)
+    chain = _path(cuts, 1.0 + imp, vb_t, vb_s, lo, hi, centre) if len(cuts) else []
+    if len(chain) >= 2:
+        times, beat_of_anchor = _beat_times(chain, duration)
+        anchored = dict(zip(beat_of_anchor, cuts[[i for i, *_ in chain]]))
+    else:  # one steady tempo
+        strongest = np.sort(np.argsort(vb_s, kind="stable")[-MAX_EVENTS:])
+        events = np.concatenate([cuts, vb_t[strongest]])
+        weights = np.concatenate([1.0 + imp, VISUAL_WEIGHT * vb_s[strongest]])
+        f, phase = _steady(events, weights, centre, centre) if tempo else _steady(events, weights, lo, hi)
+        times = phase + (np.arange(int(np.ceil(duration * f)) + 4 * BAR) - BAR) / f
+        if len(cuts):
+            miss = cuts[:, None] - times[None, :]
+            nearest = miss.flat[np.argmin(np.abs(miss))]
+            if abs(nearest) <= 0.005:
+                times = times + nearest
+        anchored = {}
+        for c in cuts:
+            b = int(np.argmin(np.abs(times - c)))
+            if abs(times[b] - c) <= HIT_TOLERANCE:
+                anchored[b] = c
+    downbeats = set()
+    for c, w in zip(cuts, imp):
+        b = int(np.argmin(np.abs(times - c)))
+        if w >= IMPORTANT and abs(times[b] - c) <= HIT_TOLERANCE + 1e-9:
+            downbeats.add(b)
+    first, starts, last = _bars(times, sorted(downbeats), duration)
+    times = times[first : last + 1]
+    anchors = [(b - first, float(c)) for b, c in sorted(anchored.items()) if first <= b <= last]
+    bpm = float(tempo) if tempo else float(np.median(60.0 / np.diff(times)))
+    return BeatGrid(times=times, bar_starts=starts - first, bpm=bpm, anchors=anchors)

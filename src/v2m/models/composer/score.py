@@ -1,8 +1,9 @@
 """A score (parts and notes on the beat grid), written as MIDI and rendered with FluidSynth.
 
-The MIDI file carries the grid's tempo map (one tempo per beat), so bars in a DAW line up with
-the music and with the video's cuts. MIDI time 0 is the first bar line, at or before the video's
-start; a marker ``video start`` shows where the video begins.
+The MIDI file carries the grid's tempo map (a ``set_tempo`` wherever the beat's length changes)
+and a ``time_signature`` at every metre change (2/4, 3/4, 4/4), so a DAW shows the bars and the
+beats as they are played and as they line up with the video's cuts. MIDI time 0 is the first bar
+line, at or before the video's start; a marker ``video start`` shows where the video begins.
 
 Controller events (:class:`Control`: the sustain pedal, expression, modulation ...) go into
 the MIDI file on their part's track and into the render between the notes.
@@ -75,6 +76,7 @@ class Score:
     info: dict = field(default_factory=dict)
     controls: list[Control] = field(default_factory=list)  # in any order
     room: Room = ROOMS["room"]  # the reverb every part plays in
+    key_changes: list[tuple[float, Key]] = field(default_factory=list)  # (time, key) from the start; key: the last
 
     def notes_of(self, name: str) -> list[Note]:
         index = [i for i, p in enumerate(self.parts) if p.name == name]
@@ -83,20 +85,27 @@ class Score:
     # --- MIDI ---------------------------------------------------------------------------
 
     def _tick(self, t: float) -> int:
-        return int(round((float(self.grid.position(t)) - self.grid.index[0]) * TICKS_PER_BEAT))
+        """The MIDI tick of time ``t``: a beat is ``TICKS_PER_BEAT`` ticks, tick 0 the grid's first
+        bar line (earlier times clamp to it)."""
+        return max(0, int(round(float(self.grid.position(t)) * TICKS_PER_BEAT)))
 
     def to_midi(self):
-        """A ``mido.MidiFile`` (type 1): a tempo/marker track, then one track per part."""
+        """A ``mido.MidiFile`` (type 1): a track of tempo, metre, key and the video-start marker,
+        then one track per part."""
         import mido
 
         midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-        meta = [(0, mido.MetaMessage("time_signature", numerator=self.grid.beats_per_bar, denominator=4)),
-                (0, mido.MetaMessage("key_signature", key=_midi_key_name(self.key))),
+        meta = [*[(self._tick(t) if i else 0, mido.MetaMessage("key_signature", key=_midi_key_name(k)))
+                  for i, (t, k) in enumerate(self.key_changes or [(0.0, self.key)])],
                 (self._tick(0.0), mido.MetaMessage("marker", text="video start"))]
-        times, index = self.grid.times, self.grid.index
-        for i in range(len(times) - 1):
-            spb = (times[i + 1] - times[i]) / (index[i + 1] - index[i])
-            meta.append(((index[i] - index[0]) * TICKS_PER_BEAT, mido.MetaMessage("set_tempo", tempo=int(spb * 1e6))))
+        for beat, numerator in self.grid.meter_changes():
+            meta.append((beat * TICKS_PER_BEAT, mido.MetaMessage("time_signature", numerator=numerator, denominator=4)))
+        previous = None
+        for beat, seconds in enumerate(np.diff(self.grid.times)):  # the last beat's tempo holds after the grid
+            tempo = int(round(seconds * 1e6))  # microseconds per beat
+            if tempo != previous:
+                meta.append((beat * TICKS_PER_BEAT, mido.MetaMessage("set_tempo", tempo=tempo)))
+                previous = tempo
         midi.tracks.append(_track("v2m composer", meta))
         for p_index, part in enumerate(self.parts):
             events = [(0, mido.Message("control_change", channel=part.channel, control=10, value=part.pan)),

@@ -10,8 +10,13 @@ What is learned (all counts, normalised to probabilities, with add-one smoothing
   scale degrees (I..vii) are counted, separately for major and minor keys; also the first
   chords and the final cadences;
 - melody, from folk tunes in ABC (Ryan's Mammoth Collection, O'Neill's 1850): the diatonic step
-  between consecutive notes, conditioned on the direction of the step before (down, same, up);
-  the scale degrees of notes that start a beat;
+  between consecutive notes, conditioned on the direction of the step before (down, same, up)
+  and on where the new note falls in the bar (``strong``: the downbeat or the bar's middle;
+  ``beat``: another beat; ``off``: between beats, by music21's beat strength); the scale degrees
+  of notes that start a beat; whether a note belongs to its bar's chord, by metric position (the
+  tunes carry no chords: each bar's chord is the diatonic triad its notes fit best, weighted by
+  length and beat strength); and the degree each phrase ends on, in the tunes' 4th bars (a
+  half cadence's goal) and 8th bars (a full cadence's), counted from the first full bar;
 - rhythm, from the same tunes in a time signature with a quarter-note beat: the onset pattern
   inside each beat on a sixteenth-note grid (4 bits: onsets at 0, 1/4, 1/2 and 3/4 of a beat).
 
@@ -51,8 +56,29 @@ def _chorale_degrees(score) -> tuple[str, list[int]] | None:
     return (key.mode, degrees) if len(degrees) >= 4 and key.mode in ("major", "minor") else None
 
 
+METRIC = ("strong", "beat", "off")
+
+
+def _metric(beat_strength: float) -> str:
+    """The metric class of an onset from music21's beat strength (1 downbeat, 0.5 the middle of
+    a 4/4 bar, 0.25 other beats, less between beats)."""
+    return "strong" if beat_strength >= 0.5 else "beat" if beat_strength >= 0.25 else "off"
+
+
+def _bar_chord(notes, key) -> set[int]:
+    """The scale degrees (0-based) of the diatonic triad that a bar's notes fit best, each note
+    weighted by its length and beat strength."""
+    weight = [0.0] * 7
+    for n in notes:
+        degree = key.getScaleDegreeFromPitch(n.pitch)
+        if degree:
+            weight[degree - 1] += float(n.duration.quarterLength) * (0.5 + float(n.beatStrength))
+    best = max(range(7), key=lambda r: (weight[r] + weight[(r + 2) % 7] + weight[(r + 4) % 7], -r))
+    return {best, (best + 2) % 7, (best + 4) % 7}
+
+
 def _tune_events(score):
-    """(steps, strong degrees, beat patterns) of one folk tune, or None when unusable."""
+    """What one folk tune teaches (see the module docstring), or None when it is unusable."""
     ts = score.recurse().getElementsByClass("TimeSignature")
     if not ts or ts[0].beatDuration.quarterLength != 1.0:
         return None
@@ -64,7 +90,7 @@ def _tune_events(score):
     for a, b in zip(notes, notes[1:]):
         step = max(-7, min(7, b.pitch.diatonicNoteNum - a.pitch.diatonicNoteNum))
         context = "down" if prev < 0 else "up" if prev > 0 else "same"
-        steps.append((context, step))
+        steps.append((context, _metric(float(b.beatStrength)), step))
         prev = step
     strong = []
     patterns: Counter = Counter()
@@ -82,7 +108,27 @@ def _tune_events(score):
     last_beat = int(float(notes[-1].offset))
     for beat in range(last_beat + 1):
         patterns[by_beat.get(beat, 0)] += 1
-    return steps, strong, patterns
+
+    chord_tones: Counter = Counter()  # (metric, in the chord) -> notes
+    phrase_ends = {"half": Counter(), "full": Counter()}
+    bars = [m for m in score.recurse().getElementsByClass("Measure") if m.notes]
+    full = [m for m in bars if m.duration.quarterLength >= ts[0].barDuration.quarterLength - 1e-6]
+    first = full[0].number if full else 0
+    for m in bars:
+        pitched = [n for n in m.notes if n.isNote]
+        if not pitched:
+            continue
+        chord = _bar_chord(pitched, key)
+        for n in pitched:
+            degree = key.getScaleDegreeFromPitch(n.pitch)
+            if degree:
+                chord_tones[(_metric(float(n.beatStrength)), (degree - 1) in chord)] += 1
+        position = m.number - first + 1
+        if position > 0 and position % 4 == 0:
+            degree = key.getScaleDegreeFromPitch(pitched[-1].pitch)
+            if degree:
+                phrase_ends["full" if position % 8 == 0 else "half"][degree - 1] += 1
+    return steps, strong, patterns, chord_tones, phrase_ends
 
 
 def _normalise(counts: dict, keys) -> list[float]:
@@ -99,6 +145,9 @@ def learn(chorales: int = 120, tunes: int = 600, log=print) -> dict:
     starts = {m: Counter() for m in ("major", "minor")}
     cadences = {m: Counter() for m in ("major", "minor")}
     steps = {c: Counter() for c in ("down", "same", "up")}
+    steps_in_bar = {f"{c}/{m}": Counter() for c in ("down", "same", "up") for m in METRIC}
+    chord_tones: Counter = Counter()
+    phrase_ends = {"half": Counter(), "full": Counter()}
     strong: Counter = Counter()
     patterns: Counter = Counter()
     used = {"chorales": 0, "tunes": 0}
@@ -137,17 +186,21 @@ def learn(chorales: int = 120, tunes: int = 600, log=print) -> dict:
             if events is None:
                 continue
             used["tunes"] += 1
-            for context, step in events[0]:
+            for context, metric, step in events[0]:
                 steps[context][step] += 1
+                steps_in_bar[f"{context}/{metric}"][step] += 1
             strong.update(events[1])
             patterns.update(events[2])
+            chord_tones.update(events[3])
+            for kind in phrase_ends:
+                phrase_ends[kind].update(events[4][kind])
         log(f"tunes: {used['tunes']}")
 
     degrees7 = range(7)
     step_range = range(-7, 8)
     return {
         "format": "v2m-composer-stats",
-        "version": 1,
+        "version": 2,
         "source": {"music21": music21.__version__, "chorales": used["chorales"], "tunes": used["tunes"],
                    "folk_collections": list(FOLK_COLLECTIONS)},
         "harmony": {
@@ -162,6 +215,12 @@ def learn(chorales: int = 120, tunes: int = 600, log=print) -> dict:
             "steps": list(step_range),
             "step_given_previous": {c: _normalise(steps[c], step_range) for c in ("down", "same", "up")},
             "strong_degree": _normalise(strong, degrees7),
+            "step_given_previous_and_metric": {c: _normalise(steps_in_bar[c], step_range) for c in steps_in_bar},
+            "chord_tone_given_metric": {
+                m: round((chord_tones[(m, True)] + 1) / (chord_tones[(m, True)] + chord_tones[(m, False)] + 2), 6)
+                for m in METRIC
+            },
+            "phrase_end_degree": {kind: _normalise(phrase_ends[kind], degrees7) for kind in phrase_ends},
         },
         "rhythm": {"beat_pattern": {str(p): n for p, n in sorted(patterns.items())}},
     }

@@ -1,0 +1,142 @@
+"""The offline composer's music (issue 15): behaviour a listener hears, on each style."""
+
+from __future__ import annotations
+
+import io
+
+import mido
+import numpy as np
+import pytest
+
+from v2m.analysis import analyze_video
+from v2m.cli import main
+from v2m.controls import Controls
+from v2m.errors import V2MError
+from v2m.evaluate import symbolic as S
+from v2m.models.composer import compose
+from v2m.models.composer.styles import STYLES
+from synthetic import write_video
+
+
+@pytest.fixture(scope="module")
+def one_shot(tmp_path_factory):
+    """Five minutes of one calm shot: nothing in the picture tells the music to change."""
+    v = write_video(tmp_path_factory.mktemp("one") / "one.mp4", duration=300.0, fps=5, size=(64, 36),
+                    cut_times=[], drift=0.02)
+    return analyze_video(v.path)
+
+
+@pytest.fixture(scope="module")
+def edit(tmp_path_factory):
+    """40 s with cuts 3-9 s apart."""
+    v = write_video(tmp_path_factory.mktemp("edit") / "edit.mp4", duration=40.0, fps=10, size=(64, 36),
+                    cut_times=[4.1, 9.0, 15.6, 19.2, 27.5, 31.0, 36.3], pulse_times=[2.0, 12.2, 24.4],
+                    shot_colors=[(220, 180, 120), (40, 60, 160), (200, 200, 190), (60, 150, 70)])
+    return analyze_video(v.path)
+
+
+def _line(score, part):
+    notes = sorted(score.notes_of(part), key=lambda n: n.start)
+    return np.array([n.start for n in notes]), np.array([n.end for n in notes]), np.array([n.pitch for n in notes])
+
+
+def _bar_lines(score):
+    bars = [b for b in score.grid.bars() if b[0] < score.duration]
+    return np.array([b[0] for b in bars] + [score.grid.times[score.grid.times > bars[-1][-1]][0]])
+
+
+def test_a_long_single_shot_still_moves(one_shot):
+    s = compose(one_shot, one_shot.duration, seed=0)
+    on, _, p = _line(s, "melody")
+    assert len(p) > 100
+    assert S.longest_repeat_run(p) <= 4  # never eight bars (nor five notes) on one pitch
+    assert S.repeated_note_ratio(p) <= 0.25
+    assert S.repeated_bar_share(on, p, _bar_lines(s)) <= 0.5
+    assert len(s.info["form"].split()) >= 4  # a form (A B A' ...) even without a cut
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_each_style_ends_on_the_tonic_with_the_melody_above_the_harmony(edit, style):
+    s = compose(edit, edit.duration, seed=2, style=style)
+    assert s.info["style"] == style
+    pitched = [n for n in s.notes if not s.parts[n.part].is_drum]
+    on, end, p = (np.array([getattr(n, k) for n in pitched]) for k in ("start", "end", "pitch"))
+    assert S.tonic_at_end(on, end, p, s.key.tonic, edit.duration)
+    m_on, m_end, m_p = _line(s, "melody")
+    assert m_p[-1] % 12 == s.key.tonic and m_end[-1] >= edit.duration  # the melody holds the tonic
+    inst = STYLES[style].melody
+    assert inst.low <= m_p.min() and m_p.max() <= inst.high
+    harmony = s.notes_of("harmony")
+    for start, stop, pitch in zip(m_on, m_end, m_p):
+        under = [h.pitch for h in harmony if h.start < stop - 0.05 and h.end > start + 0.05]  # heard together
+        assert not under or pitch > max(under)
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_each_style_plays_its_instruments(edit, style):
+    s = compose(edit, edit.duration, seed=2, style=style)
+    spec = STYLES[style]
+    programs = {p.name: p.program for p in s.parts}
+    assert programs["melody"] == spec.melody.program and programs["harmony"] == spec.harmony.program
+    assert programs["bass"] == spec.bass.program
+    assert ("drums" in programs) == (spec.groove is not None)
+    midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
+    tracks = {t.name: t for t in midi.tracks}
+    assert {"melody", "harmony", "bass"} <= set(tracks)
+    for name in ("melody", "harmony", "bass"):
+        changes = [m.program for m in tracks[name] if m.type == "program_change"]
+        assert changes == [programs[name]]
+    b_p = _line(s, "bass")[2]
+    assert spec.bass.low <= b_p.min() and b_p.max() <= spec.bass.high
+
+
+def _midi_bytes(score) -> bytes:
+    buf = io.BytesIO()
+    score.to_midi().save(file=buf)
+    return buf.getvalue()
+
+
+def test_seeds_change_the_groove_and_the_motif(edit):
+    def pattern(s, part, bars=None):
+        """(bar, position on a 16th grid, pitch) of a part; the drums' as a set of steps in the bar."""
+        lines = _bar_lines(s)
+        out = []
+        for n in s.notes_of(part):
+            bar = int(np.searchsorted(lines, n.start + 0.03, side="right")) - 1
+            step = round(4 * (float(s.grid.position(n.start)) - float(s.grid.position(lines[max(bar, 0)]))))
+            out.append((bar, step, n.pitch))
+        if part == "drums":
+            return {(step, pitch) for _, step, pitch in out}
+        return sorted(o for o in out if o[0] < bars)
+
+    busy = Controls.parse(video=["-1,-1,move,4"])  # busy enough for the kit to play its groove
+    a, b = (compose(edit, edit.duration, busy, seed=k, style="drive") for k in (1, 2))
+    assert pattern(a, "drums") != pattern(b, "drums")
+    assert pattern(a, "melody", bars=3) != pattern(b, "melody", bars=3)
+
+
+def test_style_option(capsys, edit, tmp_path):
+    assert main(["generate", "--style", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in STYLES)
+    with pytest.raises(V2MError, match="unknown style 'polka'"):
+        compose(edit, edit.duration, style="polka")
+    assert main(["generate", str(tmp_path / "none.mp4"), "--style", "polka"]) != 0
+    err = capsys.readouterr().err
+    assert "--style must be one of" in err and "Traceback" not in err
+
+
+def test_a_long_cue_modulates_once_and_ends_in_the_new_key(one_shot):
+    s = compose(one_shot, one_shot.duration, seed=0)
+    assert len(s.key_changes) == 2 and s.info["final_key"] != s.info["key"]
+    (t0, start), (t1, lifted) = s.key_changes
+    assert t0 <= 0 < 0.6 * one_shot.duration <= t1 + 10 and lifted.tonic == (start.tonic + 2) % 12
+    assert s.key == lifted
+    pitched = [n for n in s.notes if not s.parts[n.part].is_drum]
+    on, end, p = (np.array([getattr(n, k) for n in pitched]) for k in ("start", "end", "pitch"))
+    assert S.tonic_at_end(on, end, p, lifted.tonic, one_shot.duration)
+    late = {n.pitch % 12 for n in s.notes_of("bass") if n.start > t1 + 1}
+    assert late <= set(lifted.scale) | {(lifted.tonic + 11) % 12}  # the bass plays in the new key
+    midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
+    signatures = [m.key for m in midi.tracks[0] if m.type == "key_signature"]
+    assert len(signatures) == 2 and signatures[0] != signatures[1]
