@@ -73,6 +73,14 @@ def composed(seconds: float, folder: str):
     return compose(analysis, analysis.duration, seed=0)
 
 
+def _lu(stem: np.ndarray) -> str:
+    """The stem's mono loss in LU, or ``silent`` for a part that does not play."""
+    from v2m.loudness import mono_loss
+
+    loss = mono_loss(stem, SR)
+    return "silent" if loss != loss else f"{loss:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="only the 30 s score")
@@ -113,9 +121,9 @@ def main() -> None:
             variant = dataclasses.replace(score, parts=parts, info={})
             raw = variant.render_parts(path, SR, max_mono_loss=None)
             guarded = variant.render_parts(path, SR)
-            losses = ", ".join(f"{p} {mono_loss(raw[p], SR):.2f} -> {mono_loss(guarded[p], SR):.2f}" for p in raw)
-            print(f"  {name:18} {parts[held].name} program {program:3}: {losses}; mix {mono_loss(sum(raw.values()), SR):.2f} -> "
-                  f"{mono_loss(sum(guarded.values()), SR):.2f}; narrowed {variant.info['narrowed']}")
+            losses = ", ".join(f"{p} {_lu(raw[p])} -> {_lu(guarded[p])}" for p in raw)
+            print(f"  {name:18} {parts[held].name} program {program:3}: {losses}; mix {_lu(sum(raw.values()))} -> "
+                  f"{_lu(sum(guarded.values()))}; narrowed {variant.info['narrowed']}")
 
 
 if __name__ == "__main__":

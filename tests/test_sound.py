@@ -128,9 +128,7 @@ def test_stems_are_aligned_isolated_and_sum_to_the_render(strings_and_bass):
     n = int(round(4.5 * SR))
     assert list(stems) == ["strings", "bass"]
     assert all(s.shape == (2, n) and s.dtype == np.float32 for s in stems.values())
-    # nothing of the strings leaks into the bass: before its first note it is silence, give or take
-    # the one 16-bit step of FluidSynth's dither
-    assert np.abs(stems["bass"][:, : int(1.99 * SR)]).max() <= 1 / 32768
+    assert not stems["bass"][:, : int(2.0 * SR)].any()  # nothing of the strings leaks into the bass
     assert _energy(stems["strings"], 0.0, 1.9) > 1e-5 and _energy(stems["bass"], 2.0, 4.0) > 1e-5
     assert np.array_equal(score.render(TIMGM6MB, SR), stems["strings"] + stems["bass"])
 
@@ -193,10 +191,10 @@ def test_the_sustain_pedal_holds_a_note_past_its_note_off():
                    controls=controls)
         return s.render(TIMGM6MB, SR)
 
-    dry, held = render([]), render([Control(0.1, 0, 64, 127)])
+    dry, held = render([]), render([Control(0.2, 0, 64, 127)])  # the pedal goes down as the note starts
     assert np.array_equal(dry[:, : int(0.4 * SR)], held[:, : int(0.4 * SR)])  # the same until the note-off
     assert _energy(held, 0.8, 1.2) > 100 * _energy(dry, 0.8, 1.2)  # then it rings on: over 20 dB more
-    released = render([Control(0.1, 0, 64, 127), Control(0.8, 0, 64, 0)])
+    released = render([Control(0.2, 0, 64, 127), Control(0.8, 0, 64, 0)])
     assert _energy(released, 1.4, 1.8) < 0.01 * _energy(held, 1.4, 1.8)  # until the pedal comes up
 
 

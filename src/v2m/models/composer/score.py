@@ -167,7 +167,8 @@ class Score:
 
     def _play_part(self, index: int, synth, sfid: int, sample_rate: int) -> np.ndarray:
         """Part ``index`` alone on ``synth`` (its own): its notes and controller events in time
-        order (at one instant: note-offs, then controller changes, then note-ons)."""
+        order (at one instant: note-offs, then controller changes, then note-ons). Until its first
+        event a part is silent, and that stretch is not played (a late entry costs nothing)."""
         part = self.parts[index]
         ch = part.channel
         events = [(max(0.0, n.end), 0, "off", n.pitch, 0) for n in self.notes if n.part == index]
@@ -176,10 +177,12 @@ class Score:
         events.sort(key=lambda e: e[:2])  # stable: controller changes at one instant keep their order
         total = int(round(self.duration * sample_rate))
         out = np.zeros((2, total), np.float32)
+        if not events:
+            return out
         synth.program_select(ch, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program)
         synth.cc(ch, 10, part.pan)
         synth.cc(ch, 91, part.reverb)
-        pos = 0
+        pos = min(total, int(round(events[0][0] * sample_rate)))
 
         def render_until(at: int) -> None:
             nonlocal pos

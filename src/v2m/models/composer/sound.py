@@ -161,6 +161,8 @@ def narrow_for_mono(stem: np.ndarray, sample_rate: int, max_loss: float = MAX_MO
     ``r``; the ``k`` that puts the loss 0.02 LU under ``max_loss`` is measured in turn, until
     one is within it (gating moves blocks in or out only a little, so one or two rounds). If
     none is after a few rounds, the stem becomes its fold-down (factor 0, no loss)."""
+    if not stem.any():  # a part that never plays: nothing to measure
+        return stem, 1.0
     stereo = integrated_loudness(stem, sample_rate)
     loss = mono_loss(stem, sample_rate, stereo=stereo)
     if not (math.isfinite(loss) and loss > max_loss):
