@@ -220,7 +220,8 @@ def _generate_parser(sub) -> None:
     g.add_argument("--lufs", type=_lufs, default=-14.0, help="integrated loudness target (-14 LUFS; "
                    f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
-    g.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (default: the best one installed)")
+    g.add_argument("--soundfont", metavar="FILE", help="General MIDI soundfont, .sf2 or .sf3 (default: MuseScore "
+                   "General, else FluidR3 GM, else TimGM6mb: the first installed)")
     g.add_argument("--style", metavar="NAME", help="the composer's style (default: chosen from the picture); "
                    "'--style list' lists them")
     g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")

@@ -9,7 +9,7 @@ with a warning: it is small, and its strings and pads cancel when played in mono
 **Synth.** FluidSynth (pyfluidsynth over the ``libfluidsynth3`` system library) with dynamic
 sample loading on: a soundfont loads in a few hundredths of a second and each preset's samples
 are read (for .sf3, decoded) only when a part selects it, instead of the whole file at load
-(about 4 s for MuseScore General).
+(about 7 s for MuseScore General).
 
 **Room.** The synth's reverb, one :class:`Room` per score: :data:`ROOMS` names the presets.
 
