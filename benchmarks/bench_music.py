@@ -8,7 +8,7 @@ the same statistics of held-out corpus tunes beside them, and the issue's target
 
 Each video is analysed (``analyze_video`` with default settings), scored by the composer (seed
 0, no controls), rendered and finished as ``v2m generate`` finishes it (``finish_audio``: -14
-LUFS, a -1 dBFS limiter, fades). Every statistic is one of :mod:`v2m.evaluate.symbolic` (the
+LUFS, fades, a -1 dBTP true-peak limiter). Every statistic is one of :mod:`v2m.evaluate.symbolic` (the
 definitions are there). The melody's accompaniment is the harmony part and the bass; the strong beats are
 beats 1 and 3 of each bar of the composer's grid (a 2/4 bar has beat 1 only); the tempo change is
 measured per beat, each bar's duration over its beats (the grid has 2/4 and 3/4 bars); the hard cuts are the ones written into the video

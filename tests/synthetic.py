@@ -228,7 +228,10 @@ class CorpusMusic:
 def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float | None = None, program: int = 0,
                  sample_rate: int = 44100, soundfont: str | None = None) -> CorpusMusic:
     """Render a piece of the music21 corpus (shipped inside the music21 package) at ``bpm``
-    quarter notes per minute with a General MIDI soundfont, cut to ``seconds``."""
+    quarter notes per minute with a General MIDI soundfont, cut to ``seconds``. The soundfont is
+    ``soundfont``, else TimGM6mb as pretty-midi ships it: every install has that one, so what is
+    measured on the rendering does not depend on the soundfonts a machine has."""
+    import pretty_midi
     from music21 import corpus
 
     from v2m.models.composer.score import Note, Part, Score, find_soundfont
@@ -246,7 +249,8 @@ def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float 
                 notes.append(Note(start, end - 0.01, int(p.midi), 90, 0))
     duration = seconds or max(n.end for n in notes) + 0.5
     key = score.analyze("key")
+    soundfont = find_soundfont(soundfont or os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2"))
     rendered = Score([Part("music", program, 0, reverb=20)], notes, grid=None, key=parse_key(key.tonic.name.replace("-", "b")),
-                     duration=duration).render(find_soundfont(soundfont), sample_rate)
+                     duration=duration).render(soundfont, sample_rate)
     onsets = np.unique(np.round([n.start for n in notes], 6))
     return CorpusMusic(rendered, sample_rate, onsets, f"{key.tonic.name} {key.mode}", bpm)

@@ -14,7 +14,7 @@ ROOT = Path(v2m.__file__).resolve().parent
 # Lowest first. A module may import its own layer and those below it.
 LAYERS = [
     ("errors", "version", "fsutil", "theory", "workers"),  # plain Python: errors, files, keys and scales, job pools
-    ("controls", "media", "weights"),  # what users steer; media I/O; loading weights
+    ("controls", "media", "weights", "loudness"),  # what users steer; media I/O; loading weights; audio meters
     ("analysis", "music"),  # per-second video timeline; music features
     ("models", "codecs", "render"),  # generators behind one interface; audio codecs; mixing
     ("data", "train"),  # datasets and training, beside the models

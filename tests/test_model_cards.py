@@ -83,7 +83,7 @@ def test_a_control_the_model_ignores_is_one_warning(tmp_path, capsys):
     assert code == 0, err
     assert warnings == ["v2m: warning: --model composer does not use --video-control area/position; ignored"]
     summary = [line for line in err.splitlines() if line.startswith(str(tmp_path / "o.mp4"))]
-    assert len(summary) == 1 and re.search(r": 2\.0 s, [A-G][#b]? (major|minor), [\d.]+ BPM, \w+, soundfont \S+\.sf2",
+    assert len(summary) == 1 and re.search(r": 2\.0 s, [A-G][#b]? (major|minor), [\d.]+ BPM, [\w-]+, soundfont \S+\.sf[23]",
                                            summary[0]), err
 
 

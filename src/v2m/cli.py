@@ -220,7 +220,8 @@ def _generate_parser(sub) -> None:
     g.add_argument("--lufs", type=_lufs, default=-14.0, help="integrated loudness target (-14 LUFS; "
                    f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
-    g.add_argument("--soundfont", metavar="SF2", help="General MIDI soundfont (default: the best one installed)")
+    g.add_argument("--soundfont", metavar="FILE", help="General MIDI soundfont, .sf2 or .sf3 (default: MuseScore "
+                   "General, else FluidR3 GM, else TimGM6mb: the first installed)")
     g.add_argument("--style", metavar="NAME", help="the composer's style (default: chosen from the picture); "
                    "'--style list' lists them")
     g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")
@@ -236,8 +237,7 @@ def cmd_generate(args) -> int:
     from tqdm.auto import tqdm
 
     from .controls import Controls, ControlError
-    from .soundtrack import find_videos, generate, output_path
-    from .models import get_generator
+    from .soundtrack import find_videos, generate, load_generator, output_path
     from .models.cards import CONTROL_FLAGS, MODELS, card
 
     if args.style == "list":
@@ -270,7 +270,7 @@ def cmd_generate(args) -> int:
               f"ignored", file=sys.stderr)
     options = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
                for m in MODELS.values() for name, flag in m.flags.items()}
-    generator = get_generator(args.model, device=args.device, **options)
+    generator = load_generator(args.model, device=args.device, **options)  # its warnings printed once
     failed, done = [], []
     bar = tqdm(videos, unit="video", desc="generate", disable=True if args.quiet or len(videos) < 2 else None,
                file=sys.stderr)

@@ -63,6 +63,15 @@ def output_path(source: str, output: str | None, multiple: bool, relative: str |
     return str(Path(output) / rel.parent / f"{rel.stem}{ext}")
 
 
+def load_generator(model: str = "composer", *, device: str = "auto", **options):
+    """:func:`v2m.models.get_generator`, then its ``warnings`` (if it has any) printed once, each
+    as a ``v2m: warning: ...`` line on stderr."""
+    generator = get_generator(model, device=device, **options)
+    for warning in getattr(generator, "warnings", ()):
+        print(f"v2m: warning: {warning}", file=sys.stderr)
+    return generator
+
+
 def _share_of_cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray) -> float | None:
     """:func:`v2m.evaluate.metrics.cuts_on_beats` within ``CUT_TOLERANCE``; None without cuts."""
     share = cuts_on_beats(cut_times, beats, tolerance=CUT_TOLERANCE)
@@ -134,8 +143,8 @@ def generate(
     planned = {".wav": wav, ".mid": midi, ".png": plot}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
-    generator = generator or get_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
-                                           style=style)
+    generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
+                                            style=style)
     embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
     analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
                              embedder=embedder)

@@ -53,15 +53,9 @@ Audio (float ``[channels, samples]``, as v2m renders it):
 - :func:`cuts_in_audio`: the share of cuts with an onset of the audio (librosa's onset
   strength peaks, ``librosa.onset.onset_detect``, on the mono mix) within 50 ms, and of those
   the ones that also fall within 50 ms of a beat, and of a downbeat, of the music.
-- :func:`mono_loss`: BS.1770 integrated loudness (pyloudnorm) of the stereo signal minus that of
-  its fold-down ``(L + R) / 2``, in LU. The fold-down is measured as dual mono (the same signal
-  on both channels, as two speakers playing the mono mix), so a centred signal loses 0 LU and
-  anti-phase content loses what cancels; measured as one channel, every value would be 3.01 LU
-  higher.
-- :func:`true_peak_dbtp`: the true peak in dBTP in the manner of BS.1770-4 Annex 2: the signal
-  oversampled 4x, its largest absolute value in dB. The interpolation filter is
-  ``scipy.signal.resample_poly``'s (a Kaiser-windowed FIR), not the Annex's 48-tap example, so
-  a value can differ from a meter's by a few hundredths of a dB.
+- :func:`mono_loss`: the loudness the fold-down ``(L + R) / 2`` loses against the stereo signal,
+  in LU, and :func:`true_peak_dbtp`: the true peak in dBTP (4x oversampled). Both measure with
+  :mod:`v2m.loudness` (see there how), after checking their input.
 
 :func:`music21_line` and :func:`music21_bar_lines` read a corpus part into these arrays.
 """
@@ -72,6 +66,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from .. import loudness
 
 BAR_GRID = 48  # onset steps per bar for comparing bars (12 per beat in 4/4: sixteenths and triplets)
 WINDOW_BARS = 8
@@ -410,35 +406,24 @@ def cuts_in_audio(audio: Any, sample_rate: int, cuts: Any, beats: Any, downbeats
 
 
 def mono_loss(audio: Any, sample_rate: int) -> float:
-    """Integrated loudness (LUFS, pyloudnorm) of the stereo ``audio`` minus that of its dual-mono
-    fold-down ``(L + R) / 2``, in LU: 0 for a centred signal, +inf when the fold-down is silent.
-    Silent input is a :class:`ValueError`."""
-    from ..render.audio import integrated_loudness
-
+    """:func:`v2m.loudness.mono_loss` of the stereo ``audio``: 0 LU for a centred signal, +inf
+    when the fold-down is silent. Silent input is a :class:`ValueError`."""
     x = _audio(audio)
     if x.shape[0] != 2:
         raise ValueError(f"mono_loss needs stereo audio [2, samples]; got {x.shape[0]} channel(s)")
-    rate = _rate(sample_rate)
-    stereo = integrated_loudness(x, rate)
-    if not math.isfinite(stereo):
+    loss = loudness.mono_loss(x, _rate(sample_rate))
+    if math.isnan(loss):
         raise ValueError("the audio is silent (below the -70 LUFS gate)")
-    mid = x.mean(axis=0)
-    mono = integrated_loudness(np.stack([mid, mid]), rate)
-    return stereo - mono if math.isfinite(mono) else float("inf")
+    return loss
 
 
-def true_peak_dbtp(audio: Any, oversample: int = 4) -> float:
-    """The true peak in dBTP: the largest absolute sample of every channel oversampled
-    ``oversample`` times by ``scipy.signal.resample_poly`` (BS.1770-4 Annex 2's 4x); -inf for
-    silence."""
-    from scipy.signal import resample_poly
-
+def true_peak_dbtp(audio: Any, oversample: int = loudness.OVERSAMPLE) -> float:
+    """:func:`v2m.loudness.true_peak_dbtp`: the true peak in dBTP, the signal oversampled
+    ``oversample`` times (BS.1770-4 Annex 2's 4x); -inf for silence."""
     x = _audio(audio)
     if not (isinstance(oversample, (int, np.integer)) and oversample >= 1):
         raise ValueError(f"oversample must be a whole number >= 1; got {oversample!r}")
-    up = resample_poly(x.astype(np.float64), int(oversample), 1, axis=1) if oversample > 1 else x
-    peak = float(np.max(np.abs(up)))
-    return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
+    return loudness.true_peak_dbtp(x, int(oversample))
 
 
 # --- one line, all statistics -------------------------------------------------------------------

@@ -4,7 +4,9 @@ A generator takes a :class:`GenerationRequest` (the video's analysis, the durati
 user's controls and a seed) and returns :class:`GeneratedMusic` (stereo audio and the beat grid
 it follows). Its :class:`~v2m.models.cards.ModelCard` says what it takes (options, controls)
 and how to summarise what it made; its ``embedder`` is the CLIP whose per-second embeddings
-its analysis must hold (None: none). ``v2m generate`` and :func:`v2m.generate` only ever talk
+its analysis must hold (None: none). A generator may also carry ``warnings``, one-line notes for
+the user about how it was set up (the composer's fallback soundfont), which the caller prints
+once per run (:func:`v2m.soundtrack.load_generator`). ``v2m generate`` and :func:`v2m.generate` only ever talk
 to this interface, so the neural models plug in beside the composer without changing either.
 The neural models finish their audio the same way: :func:`normalised_music`.
 """

@@ -30,7 +30,7 @@ def _finite(name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class ComposerOptions:
-    soundfont: str | None = _flag("--soundfont")  # a General MIDI .sf2; None: the best one installed
+    soundfont: str | None = _flag("--soundfont")  # a General MIDI .sf2 or .sf3; None: the best one installed
     style: str | None = _flag("--style")  # one of composer.styles.STYLES; None: chosen from the picture
 
     def __post_init__(self):

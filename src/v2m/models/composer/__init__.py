@@ -1,11 +1,15 @@
-"""The offline composer: symbolic music from the video analysis, rendered with a GM soundfont."""
+"""The offline composer: symbolic music from the video analysis, rendered with a GM soundfont.
+
+:class:`Composer` chooses its soundfont once (:func:`.sound.choose_soundfont`); ``warnings``
+holds what its caller should tell the user once (the small fallback soundfont)."""
 
 from __future__ import annotations
 
 from ..base import GeneratedMusic, GenerationRequest
 from ..cards import MODELS, ComposerOptions
 from .compose import compose
-from .score import Score, find_soundfont
+from .score import Score
+from .sound import choose_soundfont, find_soundfont
 
 
 class Composer:
@@ -16,7 +20,8 @@ class Composer:
     embedder = None  # it reads no CLIP semantics
 
     def __init__(self, options: ComposerOptions = ComposerOptions(), sample_rate: int = 44100):
-        self.soundfont = find_soundfont(options.soundfont)
+        self.soundfont, warning = choose_soundfont(options.soundfont)
+        self.warnings = [warning] if warning else []
         self.style = options.style
         self.sample_rate = sample_rate
 

@@ -5,29 +5,30 @@ and a ``time_signature`` at every metre change (2/4, 3/4, 4/4), so a DAW shows t
 beats as they are played and as they line up with the video's cuts. MIDI time 0 is the first bar
 line, at or before the video's start; a marker ``video start`` shows where the video begins.
 
-Rendering drives FluidSynth (pyfluidsynth, the ``libfluidsynth3`` system library) event by
-event in stereo, with each part panned. The General MIDI soundfont is ``--soundfont``, else
-Debian's FluidR3 GM (package ``fluid-soundfont-gm``) when installed, else the TimGM6mb
-soundfont that the pretty-midi package ships.
+Controller events (:class:`Control`: the sustain pedal, expression, modulation ...) go into
+the MIDI file on their part's track and into the render between the notes.
+
+Rendering (:meth:`Score.render_parts`) plays each part on its own FluidSynth synth, in stereo,
+panned, in the score's :class:`~.sound.Room`, through the soundfont :mod:`.sound` chooses; a
+pitched part that would lose more than 3 LU played in mono is narrowed until it does not.
+:meth:`Score.render` is the sum of those stems.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import V2MError
+from ...workers import usable_cores
 from .grid import BeatGrid
+from .sound import MAX_MONO_LOSS, ROOMS, Room, find_soundfont, narrow_for_mono, open_synth
 from ...theory import Key
 
 TICKS_PER_BEAT = 480
 DRUM_CHANNEL = 9
-SOUNDFONT_CANDIDATES = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,19 @@ class Note:
     part: int  # index into Score.parts
 
 
-@dataclass
+@dataclass(frozen=True)
 class Control:
+    """A MIDI controller change on one part: ``number`` 64 is the sustain pedal (value >= 64
+    down), 11 expression, 1 modulation, and so on (General MIDI's controller numbers)."""
+
     time: float  # seconds on the video's clock
     part: int  # index into Score.parts
-    number: int  # MIDI controller (64 sustain pedal, 11 expression, ...)
-    value: int
+    number: int  # 0-127
+    value: int  # 0-127
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.number <= 127 and 0 <= self.value <= 127):
+            raise ValueError(f"a MIDI controller number and value are 0-127, got {self.number} and {self.value}")
 
 
 @dataclass
@@ -66,7 +74,8 @@ class Score:
     duration: float
     sections: list[tuple[int, float, float]] = field(default_factory=list)  # (shot, start, end) by bars
     info: dict = field(default_factory=dict)
-    controls: list[Control] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)  # in any order
+    room: Room = ROOMS["room"]  # the reverb every part plays in
     key_changes: list[tuple[float, Key]] = field(default_factory=list)  # (time, key) from the start; key: the last
 
     def notes_of(self, name: str) -> list[Note]:
@@ -103,6 +112,11 @@ class Score:
                       (0, mido.Message("control_change", channel=part.channel, control=91, value=part.reverb))]
             if not part.is_drum:
                 events.append((0, mido.Message("program_change", channel=part.channel, program=part.program)))
+            for c in self.controls:  # listed before the notes: at one tick after the note-offs (_track
+                # puts those first) and before the note-ons, as in the render
+                if c.part == p_index:
+                    events.append((self._tick(c.time), mido.Message("control_change", channel=part.channel,
+                                                                     control=c.number, value=c.value)))
             for n in self.notes:
                 if n.part == p_index:
                     events.append((self._tick(n.start), mido.Message("note_on", channel=part.channel, note=n.pitch,
@@ -114,46 +128,78 @@ class Score:
 
     # --- audio --------------------------------------------------------------------------
 
+    def render_parts(self, soundfont: str, sample_rate: int = 44100,
+                     max_mono_loss: float | None = MAX_MONO_LOSS) -> dict[str, np.ndarray]:
+        """Each part alone: part name -> stereo float32 ``[2, round(duration * sample_rate)]``,
+        all sample-aligned. Each part plays on its own synth (so nothing of one part, its reverb
+        tail included, leaks into another's stem), the parts on as many threads as there are
+        usable cores. A pitched part whose fold-down would lose more than ``max_mono_loss`` LU is
+        narrowed (:func:`.sound.narrow_for_mono`; None: never); ``info["narrowed"]`` then maps
+        its name to the factor its side signal was scaled by."""
+        names = [p.name for p in self.parts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"part names repeat: {names}")
+
+        def stem(index: int, synth: tuple[object, int]) -> tuple[np.ndarray, float]:
+            audio = self._play_part(index, *synth, sample_rate)
+            if max_mono_loss is None or self.parts[index].is_drum:
+                return audio, 1.0
+            return narrow_for_mono(audio, sample_rate, max_mono_loss)
+
+        with contextlib.ExitStack() as stack:
+            # Made one after another, here: the first synth of a process sets up tables that all
+            # synths share, and one made at the same time on another thread would find them half
+            # done. Loading is quick (dynamic sample loading); the samples are read as each part
+            # selects its preset, on its own thread.
+            synths = [stack.enter_context(open_synth(soundfont, sample_rate, self.room)) for _ in self.parts]
+            with ThreadPoolExecutor(max(1, min(len(self.parts), usable_cores()))) as pool:
+                stems = list(pool.map(stem, range(len(self.parts)), synths))  # FluidSynth, the meters: GIL-free
+        self.info["narrowed"] = {name: round(factor, 3) for name, (_, factor) in zip(names, stems) if factor < 1.0}
+        return {name: audio for name, (audio, _) in zip(names, stems)}
+
     def render(self, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
-        """Stereo float32 audio ``[2, round(duration * sample_rate)]``."""
-        import fluidsynth
+        """Stereo float32 audio ``[2, round(duration * sample_rate)]``: the sum of
+        :meth:`render_parts`, in the parts' order."""
+        total = np.zeros((2, int(round(self.duration * sample_rate))), np.float32)
+        for audio in self.render_parts(soundfont, sample_rate).values():
+            total += audio
+        return total
 
-        synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.5)
-        try:
-            sfid = synth.sfload(soundfont)
-            if sfid < 0:
-                raise V2MError("FluidSynth cannot load this soundfont", soundfont)
-            synth.set_reverb(roomsize=0.5, damping=0.4, width=0.8, level=0.6)
-            for part in self.parts:
-                synth.program_select(part.channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program)
-                synth.cc(part.channel, 10, part.pan)
-                synth.cc(part.channel, 91, part.reverb)
-            events = []
-            for n in self.notes:
-                ch = self.parts[n.part].channel
-                events.append((max(0.0, n.start), 1, ch, n.pitch, n.velocity))
-                events.append((max(0.0, n.end), 0, ch, n.pitch, 0))
-            events.sort()
-            total = int(round(self.duration * sample_rate))
-            out = np.zeros((2, total), np.float32)
-            pos = 0
+    def _play_part(self, index: int, synth, sfid: int, sample_rate: int) -> np.ndarray:
+        """Part ``index`` alone on ``synth`` (its own): its notes and controller events in time
+        order (at one instant: note-offs, then controller changes, then note-ons). Until its first
+        event a part is silent, and that stretch is not played (a late entry costs nothing)."""
+        part = self.parts[index]
+        ch = part.channel
+        events = [(max(0.0, n.end), 0, "off", n.pitch, 0) for n in self.notes if n.part == index]
+        events += [(max(0.0, c.time), 1, "cc", c.number, c.value) for c in self.controls if c.part == index]
+        events += [(max(0.0, n.start), 2, "on", n.pitch, n.velocity) for n in self.notes if n.part == index]
+        events.sort(key=lambda e: e[:2])  # stable: controller changes at one instant keep their order
+        total = int(round(self.duration * sample_rate))
+        out = np.zeros((2, total), np.float32)
+        if not events:
+            return out
+        synth.program_select(ch, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program)
+        synth.cc(ch, 10, part.pan)
+        synth.cc(ch, 91, part.reverb)
+        pos = min(total, int(round(events[0][0] * sample_rate)))
 
-            def render_until(at: int) -> None:
-                nonlocal pos
-                while pos < at:  # in blocks of at most 10 s: no full-length int16 copy
-                    n = min(at - pos, 10 * sample_rate)
-                    out[:, pos : pos + n] = synth.get_samples(n).reshape(-1, 2).T * np.float32(1 / 32768)
-                    pos += n
+        def render_until(at: int) -> None:
+            nonlocal pos
+            while pos < at:  # in blocks of at most 10 s: no full-length int16 copy
+                n = min(at - pos, 10 * sample_rate)
+                out[:, pos : pos + n] = synth.get_samples(n).reshape(-1, 2).T * np.float32(1 / 32768)
+                pos += n
 
-            for t, kind, ch, pitch, vel in events:
-                render_until(min(total, int(round(t * sample_rate))))
-                if kind:
-                    synth.noteon(ch, pitch, vel)
-                else:
-                    synth.noteoff(ch, pitch)
-            render_until(total)
-        finally:
-            synth.delete()
+        for t, _, kind, a, b in events:
+            render_until(min(total, int(round(t * sample_rate))))
+            if kind == "on":
+                synth.noteon(ch, a, b)
+            elif kind == "off":
+                synth.noteoff(ch, a)
+            else:
+                synth.cc(ch, a, b)
+        render_until(total)
         return out
 
 
@@ -175,31 +221,4 @@ def _midi_key_name(key: Key) -> str:
     return names[key.tonic] + ("m" if key.mode == "minor" else "")
 
 
-def _check_soundfont(path: str) -> None:
-    """Refuse a file that is not a SoundFont 2 (a RIFF ``sfbk`` file) before FluidSynth reads it
-    (it would print its own error lines, then load nothing)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError as e:
-        raise V2MError(f"soundfont cannot be read ({e.strerror or e})", path) from None
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-        raise V2MError("is not a SoundFont 2 file (.sf2)", path)
-
-
-def find_soundfont(explicit: str | None = None) -> str:
-    """The soundfont to use: ``explicit``, else the best General MIDI soundfont installed."""
-    if explicit:
-        if not os.path.isfile(explicit):
-            raise V2MError("soundfont not found", explicit)
-        _check_soundfont(explicit)
-        return explicit
-    for path in SOUNDFONT_CANDIDATES:
-        if os.path.isfile(path):
-            return path
-    import pretty_midi
-
-    shipped = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
-    if os.path.isfile(shipped):
-        return shipped
-    raise V2MError("no General MIDI soundfont found; install fluid-soundfont-gm or pass --soundfont FILE")
+__all__ = ["DRUM_CHANNEL", "Control", "Note", "Part", "Room", "Score", "find_soundfont"]
