@@ -14,6 +14,7 @@ from v2m.controls import Controls
 from v2m.errors import V2MError
 from v2m.evaluate import symbolic as S
 from v2m.models.composer import compose
+from v2m.models.composer.sound import ROOMS
 from v2m.models.composer.styles import STYLES
 from synthetic import write_video
 
@@ -88,6 +89,9 @@ def test_each_style_plays_its_instruments(edit, style):
         assert changes == [programs[name]]
     b_p = _line(s, "bass")[2]
     assert spec.bass.low <= b_p.min() and b_p.max() <= spec.bass.high
+    assert s.room == ROOMS[spec.room]
+    if spec.harmony.swell and spec.harmony.program in (48, 49):  # strings and pads: a hall
+        assert spec.room == "hall"
 
 
 def _midi_bytes(score) -> bytes:
@@ -140,3 +144,31 @@ def test_a_long_cue_modulates_once_and_ends_in_the_new_key(one_shot):
     midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
     signatures = [m.key for m in midi.tracks[0] if m.type == "key_signature"]
     assert len(signatures) == 2 and signatures[0] != signatures[1]
+
+
+def test_keys_go_round_the_whole_circle():
+    """Colours from dark and cool to bright and warm reach all twelve tonics, major and minor."""
+    import importlib
+
+    composer = importlib.import_module("v2m.models.composer.compose")
+    found = set()
+    for b in np.linspace(0.05, 0.95, 19):
+        for w in np.linspace(-0.3, 0.3, 7):
+            for sat in (0.1, 0.3, 0.6):
+                features = {"brightness": np.full(10, b), "saturation": np.full(10, sat),
+                            "warmth": np.full(10, w), "motion": np.full(10, 0.1)}
+                key = composer.choose_mood(features, Controls()).key
+                found.add((key.tonic, key.mode))
+    assert {t for t, m in found if m == "major"} == set(range(12))
+    assert {t for t, m in found if m == "minor"} == set(range(12))
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_every_key_writes_a_midi_key_signature(edit, mode):
+    from v2m.theory import NOTE_NAMES, Key, parse_key
+
+    for tonic in range(12):
+        s = compose(edit, 8.0, Controls.parse(key=f"{NOTE_NAMES[tonic]} {mode}"), seed=0)
+        midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
+        (signature,) = [m.key for m in midi.tracks[0] if m.type == "key_signature"]
+        assert parse_key(signature) == s.key == Key(tonic, mode)

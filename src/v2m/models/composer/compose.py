@@ -51,6 +51,7 @@ from .harmony import Chord, bar_chords, choose_basses, phrase_degrees
 from .melody import Line, MelodyNote, make_motif, vary_rhythm, write_phrase
 from .plan import MOTION_REF, Bar, bar_energies, grid_bars, plan_form, plan_keys
 from .score import DRUM_CHANNEL, Control, Note, Part, Score  # noqa: F401 (DRUM_CHANNEL re-exported)
+from .sound import ROOMS
 from .styles import STYLES, Instrument, Style, choose_style
 from .train import STATS_PATH
 
@@ -58,6 +59,10 @@ NEUTRAL = {"brightness": 0.5, "saturation": 0.3, "warmth": 0.0}
 # Tonics from the brightest to the darkest key: the circle of fifths from B (five sharps) to Gb.
 MAJOR_TONICS = (11, 4, 9, 2, 7, 0, 5, 10, 3, 8, 1, 6)
 MINOR_TONICS = (8, 1, 6, 11, 4, 9, 2, 7, 0, 5, 10, 3)  # G#m ... Ebm, the same signatures
+# The colour lightness of the brightest key's pictures and the span down to the darkest key's, per
+# mode: major pictures are lighter than minor ones (lightness 0.44-0.98 against 0.05-0.42 for 95 %
+# of the colours a sweep of brightness, saturation and warmth gives).
+KEY_LIGHTNESS = {"major": (0.95, 0.5), "minor": (0.45, 0.4)}
 DARKER = {"harmony": Instrument(89, 48, 72, legato=0.08, swell=True, name="warm pad"),
           "melody": Instrument(60, 55, 77, legato=0.05, swell=True, name="French horn")}
 SPARKLE = Instrument(9, 72, 105, name="glockenspiel")
@@ -125,7 +130,8 @@ def choose_mood(features: dict[str, np.ndarray], controls: Controls, style: str 
         mode = "major" if valence >= -0.05 else "minor"
         tonics = MAJOR_TONICS if mode == "major" else MINOR_TONICS
         lightness = 0.5 + 0.8 * (b - 0.5) + 0.5 * w + 0.3 * (s - 0.3)
-        position = float(np.clip((0.8 - lightness) / 0.6, 0.0, 0.999))  # typical footage spans the circle
+        brightest, span = KEY_LIGHTNESS[mode]  # each mode's pictures span the whole circle
+        position = float(np.clip((brightest - lightness) / span, 0.0, 0.999))
         key = Key(tonics[int(position * len(tonics))], mode)
     name = style or choose_style(arousal, valence)
     lo, hi = STYLES[name].tempo
@@ -540,6 +546,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     final = next(b for b in bars if b.final)
     changes = [(b.beats[0], b.key) for i, b in enumerate(bars) if i == 0 or b.key != bars[i - 1].key]
     return Score(parts=parts, notes=notes, grid=grid, key=final.key, duration=duration, key_changes=changes,
+                 room=ROOMS[played.room],
                  sections=[(int(s), a, z) for s, a, z in sections], controls=sorted(ccs, key=lambda c: c.time),
                  info={"key": key.name, **({"final_key": final.key.name} if final.key != key else {}), "bpm": round(grid.bpm, 2), "style": mood.style,
                        "valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3), "bars": final.index + 1,

@@ -217,8 +217,10 @@ def _track(name: str, events: list) -> "object":
 
 
 def _midi_key_name(key: Key) -> str:
-    names = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-    return names[key.tonic] + ("m" if key.mode == "minor" else "")
+    """The key as MIDI's key signature names it (the usual spelling: Db major, but C# minor)."""
+    if key.mode == "minor":
+        return ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")[key.tonic] + "m"
+    return ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[key.tonic]
 
 
 __all__ = ["DRUM_CHANNEL", "Control", "Note", "Part", "Room", "Score", "find_soundfont"]
