@@ -172,3 +172,17 @@ def test_every_key_writes_a_midi_key_signature(edit, mode):
         midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
         (signature,) = [m.key for m in midi.tracks[0] if m.type == "key_signature"]
         assert parse_key(signature) == s.key == Key(tonic, mode)
+
+
+def test_no_diminished_triad_in_root_position_and_cadences_in_root_position():
+    from v2m.models.composer.harmony import Chord, choose_basses, diminished
+    from v2m.theory import Key
+
+    for key in (Key(0, "major"), Key(9, "minor")):
+        chords = [Chord(0.0, d, key.chord(d), key.chord(d)[0]) for d in (0, 6, 1, 4, 0, 1, 4, 0)]
+        choose_basses(chords, key, cadence_goal={len(chords) - 1})
+        for c in chords:
+            if diminished(key, c.degree):
+                assert c.bass_pc == c.tones[1]  # first inversion: the third in the bass
+        assert chords[-1].bass_pc == key.tonic
+        assert any(diminished(key, c.degree) for c in chords)  # the test has diminished chords to check
