@@ -186,3 +186,17 @@ def test_no_diminished_triad_in_root_position_and_cadences_in_root_position():
                 assert c.bass_pc == c.tones[1]  # first inversion: the third in the bass
         assert chords[-1].bass_pc == key.tonic
         assert any(diminished(key, c.degree) for c in chords)  # the test has diminished chords to check
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_each_style_sounds_in_every_part_and_survives_mono(edit, style):
+    from v2m.loudness import integrated_loudness, mono_loss
+    from v2m.models.composer import find_soundfont
+
+    s = compose(edit, 12.0, seed=2, style=style)
+    stems = s.render_parts(find_soundfont())
+    assert set(stems) == {p.name for p in s.parts}
+    for name, audio in stems.items():
+        if s.notes_of(name) and name != "drums":
+            assert np.isfinite(integrated_loudness(audio, 44100)), name  # it plays
+            assert mono_loss(audio, 44100) <= 3.0 + 0.05, name
