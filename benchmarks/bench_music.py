@@ -156,11 +156,8 @@ def _arrays(notes):
 
 
 def _beat_position(grid, t: np.ndarray) -> np.ndarray:
-    """Fractional beat number, extrapolated past the grid's ends at its first and last beat length."""
-    times, index = grid.times, grid.index.astype(np.float64)
-    pos = np.interp(t, times, index)
-    pos = np.where(t < times[0], index[0] - (times[0] - t) / (times[1] - times[0]), pos)
-    return np.where(t > times[-1], index[-1] + (t - times[-1]) / (times[-1] - times[-2]), pos)
+    """Beats (quarter notes) from the grid's first bar line, extrapolated past its ends."""
+    return grid.position(t)
 
 
 def measure_piece(video: Video, path: str, generator) -> dict:

@@ -200,3 +200,35 @@ def test_each_style_sounds_in_every_part_and_survives_mono(edit, style):
         if s.notes_of(name) and name != "drums":
             assert np.isfinite(integrated_loudness(audio, 44100)), name  # it plays
             assert mono_loss(audio, 44100) <= 3.0 + 0.05, name
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory):
+    """40 s with cuts 1.5-3.5 s apart: too close together for whole beats alone to take them all."""
+    rng = np.random.default_rng(5)
+    cuts = [round(float(t) * 10) / 10 for t in np.cumsum(rng.uniform(1.5, 3.5, 20)) if t < 38.5]
+    v = write_video(tmp_path_factory.mktemp("busy") / "busy.mp4", duration=40.0, fps=10, size=(64, 36),
+                    cut_times=cuts, drift=0.4)
+    return analyze_video(v.path)
+
+
+def test_a_busy_edit_takes_its_cuts_with_bars_of_seven_or_five_eighths(busy):
+    s = compose(busy, busy.duration, seed=0, style="drive")
+    grid = s.grid
+    assert grid.units is not None and (grid.beat_units == 0.5).any()
+    cuts = np.asarray(busy.cut_times)
+    on_beat = np.abs(cuts[:, None] - grid.times[None, :]).min(axis=1) <= 0.05
+    assert on_beat.mean() >= 0.9
+    midi = mido.MidiFile(file=io.BytesIO(_midi_bytes(s)))
+    eighths = [m for m in midi.tracks[0] if m.type == "time_signature" and m.denominator == 8]
+    assert eighths and all(m.numerator in (3, 5, 7) for m in eighths)
+    # the drums stay on the 32nd-note grid (the rolls' rate), counted in beats across the eighths,
+    # and every stroke of a bar of 7/8 or 5/8 falls inside it (none squeezed into the eighth)
+    steps = np.array([float(grid.position(n.start)) * 8 for n in s.notes_of("drums")])
+    assert np.abs(steps - np.round(steps)).max() < 0.3  # within the performance's few milliseconds
+    ends = np.append(grid.bar_starts[1:], len(grid.times) - 1)
+    for start, end, length in zip(grid.bar_starts, ends, grid.bar_lengths):
+        if length != int(length):
+            inside = [n for n in s.notes_of("drums") if grid.times[start] <= n.start < grid.times[end] - 0.01]
+            spans = np.array([float(grid.position(n.start)) - grid.counts[start] for n in inside])
+            assert len(spans) == 0 or spans.max() < length

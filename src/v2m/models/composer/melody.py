@@ -52,7 +52,7 @@ def _sample(rng: np.random.Generator, probs) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def metric(pos: float, n_beats: int) -> str:
+def metric(pos: float, n_beats: float) -> str:
     if abs(pos - round(pos)) > 1e-6:
         return METRIC_OFF
     beat = int(round(pos))
@@ -223,7 +223,7 @@ def _chord_at(chords: list[Chord], pos: float) -> Chord:
 
 
 def _motif_bar(line: Line, bar: Bar, chords: list[Chord], motif: Motif) -> list[MelodyNote]:
-    onsets = [beat + frac for beat, fracs in enumerate(motif.rhythm[: bar.n_beats]) for frac in fracs]
+    onsets = [beat + frac for beat, fracs in enumerate(motif.rhythm) for frac in fracs if beat + frac < bar.n_beats]
     steps = motif.steps[: len(onsets)]
     out: list[MelodyNote] = []
     for j, (pos, step) in enumerate(zip(onsets, steps)):

@@ -40,7 +40,7 @@ class Event:
     hit: bool = False  # marks a cut: the performance leaves its timing alone
 
 
-def chord_spans(chords: list[Chord], n_beats: int) -> list[tuple[Chord, float, float]]:
+def chord_spans(chords: list[Chord], n_beats: float) -> list[tuple[Chord, float, float]]:
     """Each chord of a bar with its start and end in beats."""
     out = []
     for i, c in enumerate(chords):
@@ -132,8 +132,15 @@ def bass_bar(style: Style, bar: Bar, chords: list[Chord], next_bass_pc: int | No
         following = spans[i + 1][0].bass_pc if i + 1 < len(spans) else next_bass_pc
         length = z - a
         if figure == "long" or length < 1.0:
-            out.append(Event(a, length, root, base_velocity))
-            previous = root
+            target = _octave_near(following, root, inst) if following is not None else None
+            third = target is not None and length >= 2 and 3 <= abs(target - root) <= 4
+            passing = _lead_in(key, root, target, inst) if third else None
+            if passing is not None:  # a third to the next chord's bass: a passing note on the last beat
+                out += [Event(a, length - 1.0, root, base_velocity), Event(z - 1.0, 1.0, passing, base_velocity - 8)]
+                previous = passing
+            else:
+                out.append(Event(a, length, root, base_velocity))
+                previous = root
             continue
         fifth = _octave_near(chord.tones[2] if len(chord.tones) > 2 else chord.tones[-1], root, inst)
         if fifth == root:
@@ -155,7 +162,8 @@ def bass_bar(style: Style, bar: Bar, chords: list[Chord], next_bass_pc: int | No
             climb = [root, octave, fifth, sixth]
             cells = [(a, 0.45, root)] + [(a + k + 0.5, 0.4, climb[k % 4]) for k in range(int(length))]
         for pos, dur, p in cells:
-            out.append(Event(pos, dur, p, base_velocity - (0 if abs(pos - round(pos)) < 1e-6 else 8)))
+            if pos < z - 1e-6:
+                out.append(Event(pos, min(dur, z - pos), p, base_velocity - (0 if abs(pos - round(pos)) < 1e-6 else 8)))
         previous = cells[-1][2]
         if following is not None and length >= 2:
             target = _octave_near(following, previous, inst)
@@ -269,7 +277,7 @@ def drum_bar(family: str | None, groove_choice: Groove, bar: Bar, base_velocity:
     if family is None:
         return []
     out: list[Event] = []
-    steps = 4 * bar.n_beats
+    steps = int(round(4 * bar.n_beats))  # sixteenths: 14 in a bar of 7/8
     if bar.layers >= 2:
         groove = dict(GROOVES[family][groove_choice.variant % len(GROOVES[family])])
         if family != "orchestral":
@@ -298,7 +306,7 @@ def drum_bar(family: str | None, groove_choice: Groove, bar: Bar, base_velocity:
         pitch = RIDE if family in ("orchestral",) else SNARE
         rate = 8 if pitch == SNARE else 6
         span = min(2, bar.n_beats)
-        n = rate * span
+        n = int(round(rate * span))
         out = [e for e in out if e.pos < bar.n_beats - span - 1e-6 or e.pitch not in (SNARE, RIDE)]
         for k in range(n):
             out.append(Event(bar.n_beats - span + k / rate, 1 / rate, pitch, 30 + 70 * (k + 1) / n))

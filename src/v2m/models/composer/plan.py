@@ -49,15 +49,23 @@ class Bar:
     hit: bool = False  # a cut that matters falls on its downbeat
     final: bool = False  # the bar that holds the last frame's tonic
     key: Key | None = None  # the key the bar is in (a long cue modulates once)
+    length: float = 0.0  # in beats (quarter notes): 2, 3, 4, or 2.5 / 3.5 for 5/8 and 7/8; 0: len(beats)
+
+    def __post_init__(self):
+        if not self.length:
+            self.length = float(len(self.beats))
 
     @property
-    def n_beats(self) -> int:
-        return len(self.beats)
+    def n_beats(self) -> float:
+        """The bar's length in beats; a bar of 7/8 is 3.5 (its last beat an eighth)."""
+        return self.length
 
     def at(self, pos: float) -> float:
-        """The time of a position in beats from the downbeat (linear between this bar's beats)."""
+        """The time of a position in beats from the downbeat (linear between this bar's beats; in a
+        bar of 5/8 or 7/8 the eighth that ends it is half a beat)."""
         edges = np.append(self.beats, self.end)
-        return float(np.interp(pos, np.arange(len(edges)), edges))
+        places = np.append(np.arange(len(self.beats), dtype=np.float64), self.length)
+        return float(np.interp(pos, places, edges))
 
     @property
     def beat_length(self) -> float:
@@ -68,6 +76,7 @@ def grid_bars(grid, duration: float) -> list[Bar]:
     """The grid's bars from the first bar line to the one holding ``duration`` (completed at the
     last beat length when the grid stops inside it)."""
     raw = [np.asarray(b, np.float64) for b in grid.bars()]
+    lengths = [float(n) for n in grid.bar_lengths]
     bars: list[Bar] = []
     for i, beats in enumerate(raw):
         end = raw[i + 1][0] if i + 1 < len(raw) else None
@@ -75,7 +84,7 @@ def grid_bars(grid, duration: float) -> list[Bar]:
             later = grid.times[grid.times > beats[-1] + 1e-9]
             end = float(later[0]) if len(later) else float(beats[-1] + (beats[-1] - beats[-2]) if len(beats) > 1 else
                                                             beats[-1] + 0.5)
-        bars.append(Bar(i, beats, float(end)))
+        bars.append(Bar(i, beats, float(end), length=lengths[i]))
     if not bars:
         step = 0.5
         bars.append(Bar(0, np.arange(4) * step, 4 * step))

@@ -98,13 +98,16 @@ class Score:
         meta = [*[(self._tick(t) if i else 0, mido.MetaMessage("key_signature", key=_midi_key_name(k)))
                   for i, (t, k) in enumerate(self.key_changes or [(0.0, self.key)])],
                 (self._tick(0.0), mido.MetaMessage("marker", text="video start"))]
-        for beat, numerator in self.grid.meter_changes():
-            meta.append((beat * TICKS_PER_BEAT, mido.MetaMessage("time_signature", numerator=numerator, denominator=4)))
+        counts = self.grid.counts  # beats from the first bar line to each beat
+        for beat, length in self.grid.meter_changes():  # 4/4, 3/4, 2/4; 7/8 and 5/8 with an eighth
+            numerator, denominator = (int(length), 4) if length == int(length) else (int(round(2 * length)), 8)
+            meta.append((int(round(counts[beat] * TICKS_PER_BEAT)),
+                         mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)))
         previous = None
-        for beat, seconds in enumerate(np.diff(self.grid.times)):  # the last beat's tempo holds after the grid
-            tempo = int(round(seconds * 1e6))  # microseconds per beat
+        for beat, (seconds, units) in enumerate(zip(np.diff(self.grid.times), self.grid.beat_units)):
+            tempo = int(round(seconds / units * 1e6))  # microseconds per quarter note; the last holds after
             if tempo != previous:
-                meta.append((beat * TICKS_PER_BEAT, mido.MetaMessage("set_tempo", tempo=tempo)))
+                meta.append((int(round(counts[beat] * TICKS_PER_BEAT)), mido.MetaMessage("set_tempo", tempo=tempo)))
                 previous = tempo
         midi.tracks.append(_track("v2m composer", meta))
         for p_index, part in enumerate(self.parts):
