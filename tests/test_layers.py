@@ -20,7 +20,7 @@ LAYERS = [
     ("data", "train"),  # datasets and training, beside the models
     ("evaluate",),
     ("soundtrack",),  # `v2m generate`: analysis -> model -> render -> mux
-    ("cli", "__init__", "__main__"),  # the user's entry points
+    ("cli", "__init__", "__main__", "app"),  # the user's entry points: the command line, the API, the web app
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

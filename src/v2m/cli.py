@@ -237,7 +237,7 @@ def cmd_generate(args) -> int:
     from tqdm.auto import tqdm
 
     from .controls import Controls, ControlError
-    from .soundtrack import find_videos, generate, load_generator, output_path
+    from .soundtrack import find_videos, generate, load_generator, output_path, summary_line
     from .models.cards import CONTROL_FLAGS, MODELS, card
 
     if args.style == "list":
@@ -284,8 +284,7 @@ def cmd_generate(args) -> int:
             failed.append((e.path or video, e.message))
     if not args.quiet:
         for r in done:
-            share = "" if r.cuts_on_beats is None else f", {100 * r.cuts_on_beats:.0f}% of cuts on a beat"
-            print(f"{r.video}: {r.duration:.1f} s, {model.describe(r.info)}{share}", file=sys.stderr)
+            print(summary_line(r, model), file=sys.stderr)
     if failed:
         if len(videos) > 1:
             print(f"v2m: {len(failed)} of {len(videos)} videos failed:", file=sys.stderr)

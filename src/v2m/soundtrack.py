@@ -72,6 +72,13 @@ def load_generator(model: str = "composer", *, device: str = "auto", **options):
     return generator
 
 
+def summary_line(result: Result, model_card) -> str:
+    """What ``v2m generate`` prints for one scored video: where it went, how long it is, the
+    model's one-line description of the music and the share of cuts on a beat."""
+    share = "" if result.cuts_on_beats is None else f", {100 * result.cuts_on_beats:.0f}% of cuts on a beat"
+    return f"{result.video}: {result.duration:.1f} s, {model_card.describe(result.info)}{share}"
+
+
 def _share_of_cuts_on_beats(cut_times: np.ndarray, beats: np.ndarray) -> float | None:
     """:func:`v2m.evaluate.metrics.cuts_on_beats` within ``CUT_TOLERANCE``; None without cuts."""
     share = cuts_on_beats(cut_times, beats, tolerance=CUT_TOLERANCE)

@@ -1,0 +1,124 @@
+"""What the web app does, without the page: check an upload, keep each session's files in its own
+folder (removed when the session ends or after a time limit), score a video or three variations
+of it, and describe the result in the command line's words.
+
+Everything here goes through :func:`v2m.soundtrack.generate`, the function ``v2m generate`` runs:
+the app has no second path to the music.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+from ..analysis.timeline import Analysis
+from ..controls import Controls
+from ..errors import MediaError, V2MError
+from ..media import VideoInfo, not_regular_file, probe
+from ..models.cards import card
+from ..soundtrack import Result, generate, summary_line
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may be, and how long its files are kept."""
+
+    max_seconds: float = 600.0  # the longest video scored
+    max_megabytes: float = 2048.0  # the largest upload
+    keep_minutes: float = 60.0  # a session's files are removed this long after its last use
+
+    def __post_init__(self):
+        for name in ("max_seconds", "max_megabytes", "keep_minutes"):
+            if not getattr(self, name) > 0:
+                raise V2MError(f"the app's {name.replace('_', ' ')} must be positive, got {getattr(self, name)!r}")
+
+
+def check_upload(path: str, limits: Limits = Limits()) -> VideoInfo:
+    """The upload's :class:`VideoInfo`, or one :class:`V2MError` line naming the file and why it is
+    refused: not a regular file, too large, not a video, or too long."""
+    name = os.path.basename(path)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise V2MError(f"cannot be read ({e.strerror or e})", name) from None
+    if problem := not_regular_file(st.st_mode):
+        raise V2MError(problem, name)
+    megabytes = st.st_size / 2**20
+    if megabytes > limits.max_megabytes:
+        raise V2MError(f"is {megabytes:.0f} MB; the app takes videos up to {limits.max_megabytes:.0f} MB", name)
+    try:
+        info = probe(path)
+    except MediaError as e:
+        raise V2MError(e.message, name) from None
+    if info.duration > limits.max_seconds:
+        raise V2MError(f"is {info.duration:.0f} s long; the app scores videos up to {limits.max_seconds:.0f} s "
+                       "(v2m generate takes any length)", name)
+    return info
+
+
+class Workspace:
+    """A folder per session under ``root`` (a new temporary folder by default). A session's folder
+    is touched whenever it is used; :meth:`sweep` removes those unused for longer than the limit."""
+
+    def __init__(self, root: str | None = None, limits: Limits = Limits()):
+        self.root = root or tempfile.mkdtemp(prefix="v2m-app-")
+        os.makedirs(self.root, exist_ok=True)
+        self.limits = limits
+
+    def session(self, key: str) -> str:
+        """The folder of session ``key`` (letters, digits, ``-`` and ``_``), made if needed."""
+        if not key or not all(c.isalnum() or c in "-_" for c in key):
+            raise V2MError(f"invalid session key {key!r}")
+        folder = os.path.join(self.root, key)
+        os.makedirs(folder, exist_ok=True)
+        os.utime(folder)
+        return folder
+
+    def remove(self, key: str) -> None:
+        shutil.rmtree(os.path.join(self.root, key), ignore_errors=True)
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Remove the sessions unused for longer than ``keep_minutes``; returns their keys."""
+        now = time.time() if now is None else now
+        gone = []
+        for key in sorted(os.listdir(self.root)):
+            folder = os.path.join(self.root, key)
+            if os.path.isdir(folder) and now - os.path.getmtime(folder) > 60 * self.limits.keep_minutes:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone.append(key)
+        return gone
+
+
+def shot_choices(analysis: Analysis) -> list[tuple[str, int]]:
+    """``(label, shot index)`` for every shot, as the page lists them: ``shot 2 (4.1-9.0 s)``."""
+    return [(f"shot {i} ({a:.1f}-{z:.1f} s)", i) for i, (a, z) in enumerate(analysis.shots)]
+
+
+def video_control(shot: int | None, feature: str, weight: float) -> str:
+    """The ``--video-control`` text for a shot picked from the list (None: every shot)."""
+    return f"{-1 if shot is None else int(shot)},-1,{feature},{float(weight):g}"
+
+
+def score(video: str, folder: str, *, generator, controls: Controls = Controls(), seed: int = 0,
+          mix: float = 0.0, lufs: float = -14.0) -> Result:
+    """Score ``video`` into ``folder`` as ``v2m generate --plot`` would (the MP4, WAV, MIDI and
+    alignment picture), named by the seed so variations sit side by side."""
+    stem = os.path.splitext(os.path.basename(video))[0]
+    out = os.path.join(folder, f"{stem}_seed{seed}.mp4")
+    for old in (out, out[:-4] + ".wav", out[:-4] + ".mid", out[:-4] + ".png"):  # a rerun replaces its own files
+        if os.path.exists(old):
+            os.remove(old)
+    return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True)
+
+
+def variations(video: str, folder: str, *, generator, seeds: tuple[int, ...] = (0, 1, 2), **kwargs) -> list[Result]:
+    """:func:`score` once per seed."""
+    return [score(video, folder, generator=generator, seed=s, **kwargs) for s in seeds]
+
+
+def describe(result: Result, model: str = "composer") -> str:
+    """The result in the words of ``v2m generate``'s summary line."""
+    return summary_line(result, card(model))
