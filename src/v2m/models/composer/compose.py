@@ -298,7 +298,8 @@ def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats
 
 def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list[MelodyNote],
                         style: Style, rng: np.random.Generator, spectral: float,
-                        part_names: set[str]) -> dict[str, list[tuple[Bar, P.Event]]]:
+                        part_names: list[str]) -> dict[str, list[tuple[Bar, P.Event]]]:
+    # in the parts' order: the performance draws its timing from the generator part by part
     out: dict[str, list[tuple[Bar, P.Event]]] = {name: [] for name in part_names}
     by_bar: dict[int, list[MelodyNote]] = {}
     for n in melody:
@@ -526,7 +527,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     chords = write_harmony(bars, played, stats, rng, chroma)
     melody = write_melody(bars, chords, played, stats, rng, controls, labels)
     placed = write_accompaniment(bars, chords, melody, played, rng, spectral,
-                                 {p.name for p in parts} - {"melody"})
+                                 [p.name for p in parts if p.name != "melody"])
     notes, ccs = perform(placed, melody, bars, played, parts, rng)
 
     energy_of_bar = np.array([b.energy for b in bars])
