@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import AnalysisSettings, analyze_video
+from .analysis.timeline import Analysis
 from .controls import Controls
 from .errors import MediaError, V2MError
 from .evaluate.metrics import cuts_on_beats
@@ -117,6 +118,13 @@ def _check_outputs(out: str, sidecars: list[str]) -> None:
                            "file away", path)
 
 
+def analyze_for(video: str, generator, device: str = "auto") -> Analysis:
+    """The analysis of ``video`` that ``generator`` reads: with the semantics of its CLIP, if it has one."""
+    embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
+    return analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
+                         embedder=embedder)
+
+
 def generate(
     video: str,
     output: str | None = None,
@@ -134,9 +142,11 @@ def generate(
     style: str | None = None,
     device: str = "auto",
     generator=None,
+    analysis: Analysis | None = None,
 ) -> Result:
     """Score one video (see the module docstring); returns where everything went. ``generator``
-    (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``."""
+    (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``; ``analysis``
+    (:func:`analyze_for` of this video and generator, already made) replaces the decode."""
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
         raise V2MError("the output would overwrite the input; choose another -o", out)
@@ -152,9 +162,8 @@ def generate(
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
     generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
                                             style=style)
-    embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
-    analysis = analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
-                             embedder=embedder)
+    if analysis is None:
+        analysis = analyze_for(video, generator, device)
     if analysis.duration < 1.0:
         raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
     missing = controls.missing_shots(len(analysis.shots))

@@ -19,7 +19,7 @@ from ..controls import Controls
 from ..errors import MediaError, V2MError
 from ..media import VideoInfo, not_regular_file, probe
 from ..models.cards import card
-from ..soundtrack import Result, generate, summary_line
+from ..soundtrack import Result, analyze_for, generate, summary_line
 
 
 @dataclass(frozen=True)
@@ -103,20 +103,24 @@ def video_control(shot: int | None, feature: str, weight: float) -> str:
 
 
 def score(video: str, folder: str, *, generator, controls: Controls = Controls(), seed: int = 0,
-          mix: float = 0.0, lufs: float = -14.0) -> Result:
+          mix: float = 0.0, lufs: float = -14.0, analysis: Analysis | None = None) -> Result:
     """Score ``video`` into ``folder`` as ``v2m generate --plot`` would (the MP4, WAV, MIDI and
-    alignment picture), named by the seed so variations sit side by side."""
+    alignment picture), named by the seed so variations sit side by side. ``analysis``
+    (:func:`v2m.soundtrack.analyze_for` of this video and generator) saves decoding it again."""
     stem = os.path.splitext(os.path.basename(video))[0]
     out = os.path.join(folder, f"{stem}_seed{seed}.mp4")
     for old in (out, out[:-4] + ".wav", out[:-4] + ".mid", out[:-4] + ".png"):  # a rerun replaces its own files
         if os.path.exists(old):
             os.remove(old)
-    return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True)
+    return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True,
+                    analysis=analysis)
 
 
-def variations(video: str, folder: str, *, generator, seeds: tuple[int, ...] = (0, 1, 2), **kwargs) -> list[Result]:
-    """:func:`score` once per seed."""
-    return [score(video, folder, generator=generator, seed=s, **kwargs) for s in seeds]
+def variations(video: str, folder: str, *, generator, seeds: tuple[int, ...] = (0, 1, 2),
+               analysis: Analysis | None = None, **kwargs) -> list[Result]:
+    """:func:`score` once per seed, on one analysis of the video (made here unless given)."""
+    analysis = analysis or analyze_for(video, generator)
+    return [score(video, folder, generator=generator, seed=s, analysis=analysis, **kwargs) for s in seeds]
 
 
 def describe(result: Result, model: str = "composer") -> str:

@@ -46,7 +46,7 @@ from ...controls import Controls
 from ...errors import V2MError
 from ...theory import Key, parse_key
 from . import parts as P
-from .grid import fit_grid
+from .grid import BeatGrid, fit_grid
 from .harmony import Chord, bar_chords, choose_basses, phrase_degrees
 from .melody import Line, MelodyNote, make_motif, vary_rhythm, write_phrase
 from .plan import MOTION_REF, Bar, bar_energies, grid_bars, plan_form, plan_keys
@@ -192,14 +192,13 @@ def cut_importance(analysis: Analysis, features: dict[str, np.ndarray], duration
     return score
 
 
-def make_grid(analysis: Analysis, duration: float, controls: Controls, mood: Mood, importance: np.ndarray):
+def make_grid(analysis: Analysis, duration: float, controls: Controls, mood: Mood, importance: np.ndarray) -> BeatGrid:
     """The beat grid, with the visual beats weighted by their shot's motion control."""
     beat_shots = np.searchsorted(analysis.shots[:, 0], analysis.beat_times, side="right") - 1
     weights = np.array([controls.video_weight("move", int(s)) for s in beat_shots], np.float64)
     strengths = np.clip(analysis.beat_strengths * weights, 0, 1) if len(weights) else np.zeros(0)
-    grid = fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
+    return fit_grid(duration, analysis.cut_times, analysis.beat_times, strengths, mood.tempo_range,
                     tempo=controls.tempo, cut_importance=importance, preferred=mood.tempo)
-    return grid, strengths
 
 
 # --- 4. harmony -------------------------------------------------------------------------------
@@ -252,8 +251,7 @@ def write_harmony(bars: list[Bar], style: Style, stats: dict, rng: np.random.Gen
 
 
 def write_melody(bars: list[Bar], chords: list[list[Chord]], style: Style, stats: dict,
-                 rng: np.random.Generator, controls: Controls,
-                 labels: list[str]) -> list[MelodyNote]:
+                 rng: np.random.Generator, controls: Controls) -> list[MelodyNote]:
     """The melody, phrase by phrase, from one motif per section label (see :mod:`.melody`)."""
     line = Line(bars[0].key, style.melody, stats, rng)
     motifs: dict[str, object] = {}
@@ -304,7 +302,7 @@ def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list
     by_bar: dict[int, list[MelodyNote]] = {}
     for n in melody:
         by_bar.setdefault(n.bar, []).append(n)
-    voicing, counter_voicing, bass_prev = None, None, None
+    voicing, bass_prev = None, None
     groove = P.choose_groove(rng)
     for bar in bars:
         base = 50 + 45 * bar.energy
@@ -319,8 +317,7 @@ def write_accompaniment(bars: list[Bar], chords: list[list[Chord]], melody: list
         events, bass_prev = P.bass_bar(style, bar, chords[bar.index], nxt, bar.key, bass_prev, base + 4)
         out["bass"] += [(bar, e) for e in events]
         if "counter" in out and bar.layers >= 3:
-            events = P.counter_bar(style, bar, chords[bar.index], [n.pitch for n in bar_melody], base, rng,
-                                   counter_voicing)
+            events = P.counter_bar(style, bar, chords[bar.index], [n.pitch for n in bar_melody], base, rng)
             out["counter"] += [(bar, e) for e in events]
         if "drums" in out:
             following = bars[bar.index + 1] if bar.index + 1 < len(bars) else None
@@ -344,6 +341,9 @@ def hit_cuts(notes: list[Note], parts: list[Part], grid_times: np.ndarray, cuts:
     a cut that matters gets the style's accent (a crash and kick, a timpani stroke, a low note)."""
     index = {p.name: i for i, p in enumerate(parts)}
     sustaining = {index[n] for n in ("harmony", "bass") if n in index}
+    held = [n for n in notes if n.part in sustaining]  # the notes a cut may strike again, in order
+    starts = np.array([n.start for n in held])
+    ends = np.array([n.end for n in held])
     extra: list[Note] = []
     for c, weight in zip(cuts, importance):
         if not len(grid_times):
@@ -351,10 +351,10 @@ def hit_cuts(notes: list[Note], parts: list[Part], grid_times: np.ndarray, cuts:
         beat = float(grid_times[np.argmin(np.abs(grid_times - c))])
         if abs(beat - c) > 0.05:
             continue
-        for n in list(notes):
-            if n.part in sustaining and n.start < beat - 0.08 and n.end > beat + 0.08:
-                extra.append(Note(beat, n.end, n.pitch, min(127, n.velocity + 8), n.part))
-                n.end = beat
+        for i in np.flatnonzero((starts < beat - 0.08) & (ends > beat + 0.08)):
+            n = held[i]
+            extra.append(Note(beat, n.end, n.pitch, min(127, n.velocity + 8), n.part))
+            n.end = ends[i] = beat
         strong = weight >= 0.5
         if "drums" in index and strong:
             extra.append(Note(beat, beat + 1.5, P.CRASH, int(70 + 40 * energy_at(beat)), index["drums"]))
@@ -516,7 +516,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     played, parts = ensemble(STYLES[mood.style], spectral)
 
     importance = cut_importance(analysis, features, duration)
-    grid, _ = make_grid(analysis, duration, controls, mood, importance)
+    grid = make_grid(analysis, duration, controls, mood, importance)
     bars = grid_bars(grid, duration)
     bar_energies(bars, features["motion"])
     cuts = np.asarray(analysis.cut_times, np.float64)
@@ -525,7 +525,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     plan_keys(bars, key)
 
     chords = write_harmony(bars, played, stats, rng, chroma)
-    melody = write_melody(bars, chords, played, stats, rng, controls, labels)
+    melody = write_melody(bars, chords, played, stats, rng, controls)
     placed = write_accompaniment(bars, chords, melody, played, rng, spectral,
                                  [p.name for p in parts if p.name != "melody"])
     notes, ccs = perform(placed, melody, bars, played, parts, rng)

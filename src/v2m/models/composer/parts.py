@@ -202,13 +202,13 @@ def _lead_in(key: Key, current: int, target: int, inst: Instrument) -> int | Non
 
 
 def counter_bar(style: Style, bar: Bar, chords: list[Chord], melody_pitches: list[int], base_velocity: float,
-                rng: np.random.Generator, previous: list[int] | None) -> list[Event]:
+                rng: np.random.Generator) -> list[Event]:
     inst = style.counter
     if inst is None:
         return []
     out: list[Event] = []
     for chord, a, z in chord_spans(chords, bar.n_beats):
-        v = voice(chord.tones[:3], previous, inst.low, inst.high)
+        v = voice(chord.tones[:3], None, inst.low, inst.high)  # each chord in the middle of the range
         if style.counter_figure == "arpeggio":
             out += arpeggio(v, a, z, 0.5 if bar.energy < 0.75 else 0.25, base_velocity - 18, rng)
         else:  # a slow counter line: one chord tone per half bar, away from the melody's direction
