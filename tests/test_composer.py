@@ -248,3 +248,68 @@ def test_the_same_seed_gives_the_same_score_in_any_process(edit, tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
     assert runs[0] == runs[1] and len(runs[0]) > 1000
+
+
+def _onset_in_beat(score, notes):
+    """Each note's place inside its beat (0-1), in the grid's beats."""
+    pos = np.array([float(score.grid.position(n.start)) for n in notes])
+    return pos - np.floor(pos)
+
+
+def test_the_performance(edit):
+    busy = Controls.parse(video=["-1,-1,move,4"])
+    lofi = compose(edit, edit.duration, busy, seed=2, style="lofi")
+    offbeats = _onset_in_beat(lofi, lofi.notes_of("harmony"))
+    swung = offbeats[(offbeats > 0.3) & (offbeats < 0.8)]
+    assert len(swung) and abs(np.median(swung) - 0.6) < 0.05  # swung eighths, not straight ones
+
+    drive = compose(edit, edit.duration, busy, seed=2, style="drive")
+    beat = 60.0 / drive.grid.bpm
+
+    def lag(part):  # seconds behind the nearest beat, for notes near one
+        starts = np.array([n.start for n in drive.notes_of(part)])
+        d = starts - drive.grid.times[np.abs(starts[:, None] - drive.grid.times[None, :]).argmin(axis=1)]
+        return float(np.median(d[np.abs(d) < 0.1 * beat]))
+
+    assert 0.006 < lag("bass") - lag("harmony") < 0.015  # the bass sits about 10 ms behind
+    melody = sorted(drive.notes_of("melody"), key=lambda n: n.start)
+    offsets = [n.start - drive.grid.times[np.argmin(np.abs(drive.grid.times - n.start))] for n in melody]
+    assert 0.002 < np.std([o for o in offsets if abs(o) < 0.03]) < 0.02  # micro-timing of a few ms
+    # velocities rise and fall over a phrase rather than sitting on one value
+    assert np.std([n.velocity for n in melody]) > 5
+
+    piano = compose(edit, edit.duration, seed=2, style="ambient-piano")
+    pedal = [c for c in piano.controls if c.number == 64]
+    assert pedal and {c.value for c in pedal} == {0, 127}
+    assert {piano.parts[c.part].name for c in pedal} == {"melody", "bass"}  # the piano's hands
+    strings = compose(edit, edit.duration, seed=2, style="cinematic-strings")
+    swells = [c for c in strings.controls if c.number == 11]
+    assert {strings.parts[c.part].name for c in swells} >= {"harmony", "melody"} and len({c.value for c in swells}) > 3
+    violins = sorted(strings.notes_of("melody"), key=lambda n: n.start)
+    overlaps = [a.end - b.start for a, b in zip(violins, violins[1:]) if b.start - a.start < 2.0]
+    assert np.mean([o > 0 for o in overlaps]) > 0.5  # legato: a note holds into the next
+
+
+def test_fills_and_risers_before_a_new_section(edit):
+    from v2m.models.composer import parts as P
+
+    s = compose(edit, edit.duration, Controls.parse(video=["-1,-1,move,4"]), seed=2, style="drive")
+    drums = sorted(s.notes_of("drums"), key=lambda n: n.start)
+    toms = [n for n in drums if n.pitch in (P.HIGH_TOM, P.MID_TOM, P.LOW_TOM, P.FLOOR_TOM)]
+    assert toms  # a fill
+    starts = [a for _, a, _ in s.sections[1:]]
+    assert starts
+    for start in starts:  # the bar before a new section ends with a fill or a roll into it
+        before = [n for n in drums if start - 1.2 < n.start < start - 0.02]
+        assert any(n.pitch in (P.SNARE, P.HIGH_TOM, P.MID_TOM, P.LOW_TOM, P.FLOOR_TOM) for n in before)
+    rolls = [n for n in drums if n.pitch == P.SNARE]
+    runs, run = [], [rolls[0]]
+    for a, b in zip(rolls, rolls[1:]):  # snare strokes an eighth of a beat apart
+        if b.start - a.start < 0.2 * 60.0 / s.grid.bpm:
+            run.append(b)
+        else:
+            runs.append(run)
+            run = [b]
+    runs.append(run)
+    riser = max(runs, key=len)
+    assert len(riser) >= 8 and riser[-1].velocity > riser[0].velocity + 20  # a roll that rises
