@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # v2m's one set-up command for a fresh Debian machine:
 #   1. the Debian packages v2m needs (installed with apt-get only when missing; sudo when not root):
-#      FluidSynth and the MuseScore General soundfont,
+#      FluidSynth and the MuseScore General soundfont, and chromium for the web app's browser test,
 #   2. a virtual environment in .venv (or the one already active) with v2m and its test tools.
 # Environment: V2M_TORCH overrides the torch requirement (default torch==2.13.0; e.g. V2M_TORCH=torch
 # for the newest build, or a CUDA build you installed yourself).
@@ -12,6 +12,8 @@ python=${PYTHON:-python3}
 # FluidSynth renders the composer's scores; MuseScore General (an .sf3 of 86 MB) is the soundfont it
 # uses by default
 packages=(libfluidsynth3 musescore-general-soundfont)
+# chromium: the browser the web app's end-to-end test drives (through Playwright)
+packages+=(chromium)
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 if command -v apt-get >/dev/null; then
     missing=()

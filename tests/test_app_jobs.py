@@ -83,3 +83,15 @@ def test_variations_score_the_same_video_three_ways_as_the_command_line_would(cl
     assert np.array_equal(read_audio(direct.wav, 44100), audio[1])
     again = jobs.score(clip.path, str(tmp_path), generator=generator, seed=5)  # a rerun replaces its files
     assert np.array_equal(read_audio(again.wav, 44100), audio[1])
+
+
+def test_variations_report_their_progress_in_order(clip, tmp_path):
+    generator = get_generator("composer")
+    heard = []
+    jobs.variations(clip.path, str(tmp_path), generator=generator, seeds=(0, 1),
+                    progress=lambda stage, f: heard.append((stage, f)))
+    shares = [f for _, f in heard]
+    assert shares == sorted(shares) and 0 < shares[0] and shares[-1] == pytest.approx(0.95)  # both takes' mux
+    assert [s for s, _ in heard] == ["music", "render", "mux"] * 2  # the analysis was made once, before
+    assert [jobs.stage_share(s, 0.5) for s in ("analysis", "music", "render", "mux")] == \
+        pytest.approx([0.2, 0.575, 0.825, 0.95])

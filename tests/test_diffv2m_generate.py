@@ -238,3 +238,30 @@ def test_a_checkpoint_whose_vae_encoder_diffusers_cannot_build_still_generates(t
         module.batch_latents({"audio": torch.randn(1, 2, 4096)})
     assert err.value.path == str(folder / "vae") and "cannot encode audio" in err.value.message
     assert "latent_dim must equal its channels" in err.value.message
+
+
+def test_a_checkpoint_makes_diffv2m_selectable_in_the_app(tiny_pipeline, tiny_clip, tmp_path):
+    """`v2m app --checkpoint-diffv2m` offers Diff-V2M, which scores through the command line's function."""
+    import json
+    import os
+
+    from v2m.app import jobs
+    from v2m.app.page import Studio, build
+    from v2m.media import read_audio
+    from synthetic import write_video
+
+    studio = Studio({"diffv2m": {"checkpoint": str(tiny_pipeline[0]), "clip": str(tiny_clip), "steps": 2}},
+                    root=str(tmp_path / "app"), device="cpu")
+    assert studio.models == ["composer", "diffv2m"]
+    assert "Only the offline composer" not in json.dumps(build(studio).config, default=str)
+    generator = studio.generator("diffv2m")
+    assert studio.generator("diffv2m") is generator  # loaded once
+    video = write_video(tmp_path / "v.mp4", duration=5.0, fps=5, size=(64, 48), cut_times=[2.0]).path
+    stages = []
+    result = jobs.score(video, studio.workspace.session("s"), generator=generator, seed=1,
+                        progress=lambda stage, f: stages.append(stage))
+    audio = read_audio(result.wav, 44100, channels=2)
+    assert audio.shape[1] == 5 * 44100 and np.abs(audio).max() > 0.01 and result.midi is None
+    assert [s for i, s in enumerate(stages) if s not in stages[:i]] == ["analysis", "music", "render", "mux"]
+    assert "2 dpm steps" in jobs.describe(result, "diffv2m")
+    assert os.path.basename(result.video) == "v_seed1.mp4"

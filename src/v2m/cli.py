@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in (_analyze_parser, _generate_parser, _prepare_parser, _convert_parser, _train_parser,
-                _evaluate_parser, _probe_parser):
+                _evaluate_parser, _probe_parser, _app_parser):
         add(sub)
     return parser
 
@@ -586,6 +586,104 @@ def cmd_probe(args) -> int:
     print(f"{info.path}\n  duration  {info.duration:.3f} s\n  video     {info.codec} {w}x{h} "
           f"at {info.fps:.3f} fps" + (f", rotated {info.rotation} deg" if info.rotation else "")
           + f"\n  audio     {audio}")
+    return 0
+
+
+EPILOG_APP = """\
+examples:
+  v2m app                                            the composer, at http://127.0.0.1:7860
+  v2m app --port 8080 --max-seconds 120              another port; videos up to 2 minutes
+  v2m app --checkpoint-diffv2m runs/dv2m/final       also offer Diff-V2M
+  v2m app --config models.json                       the neural models' options from a file
+
+models.json holds each neural model's options by the names of `v2m generate`'s flags, e.g.
+  {"diffv2m": {"checkpoint": "TaylorJi/Diff-V2M", "sampler": "dpm", "steps": 50},
+   "stad": {"checkpoint": "runs/stad/final", "cfg_scale": 3}}
+Jobs run one at a time; other users wait in a queue. Uploads and results are removed when a
+browser tab closes, after --keep-minutes unused, and when the app stops. Nothing is fetched from
+the internet by the page; --share alone opens a public link (through Gradio's share servers).
+"""
+
+
+def _app_parser(sub) -> None:
+    """``v2m app``'s options."""
+    ap = sub.add_parser("app", help="score videos in the browser (a local web app)",
+                        description="Start v2m's web app: upload videos, pick a style, key, tempo, seed and controls, "
+                                    "and get the scored video, its WAV, MIDI and alignment picture.",
+                        epilog=EPILOG_APP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only; "
+                                                        "0.0.0.0: every network interface)")
+    ap.add_argument("--port", type=lambda t: _whole(t, 1, 65535), default=7860, help="port (7860)")
+    ap.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs the internet)")
+    g = ap.add_argument_group("models (the composer is always offered)")
+    g.add_argument("--checkpoint-diffv2m", metavar="PATH", help="offer Diff-V2M with these weights (our folder, the "
+                                                               "official .ckpt or a hub id)")
+    g.add_argument("--checkpoint-stad", metavar="PATH", help="offer ControllableV2M with these weights "
+                                                            "(a folder from v2m train stad)")
+    g.add_argument("--config", metavar="JSON", help="the neural models' options (see below); the --checkpoint "
+                                                   "flags override it")
+    g.add_argument("--device", default="auto", help="torch device for the neural models (auto, cpu, cuda ...)")
+    g = ap.add_argument_group("limits")
+    g.add_argument("--max-seconds", type=_finite, default=600.0, metavar="SEC",
+                   help="the longest video the app scores (600; v2m generate takes any length)")
+    g.add_argument("--max-megabytes", type=_finite, default=2048.0, metavar="MB", help="the largest upload (2048)")
+    g.add_argument("--keep-minutes", type=_finite, default=60.0, metavar="MIN",
+                   help="remove a session's files this long after its last use (60)")
+    ap.set_defaults(func=cmd_app)
+
+
+def _app_models(args) -> dict[str, dict]:
+    """The neural models' options from --config and the --checkpoint flags."""
+    models: dict[str, dict] = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                models = json.load(f)
+        except OSError as e:
+            raise V2MError(f"cannot be read ({e.strerror or e})", args.config) from None
+        except json.JSONDecodeError as e:
+            raise V2MError(f"is not valid JSON ({e.msg} at line {e.lineno})", args.config) from None
+        if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+            raise V2MError('must be a JSON object of model options, e.g. {"diffv2m": {"checkpoint": "PATH"}}',
+                           args.config)
+    for name in ("diffv2m", "stad"):
+        path = getattr(args, f"checkpoint_{name}")
+        if path:
+            models.setdefault(name, {})["checkpoint"] = path
+    return models
+
+
+def cmd_app(args) -> int:
+    import shutil
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="v2m-app-")  # every upload and result, removed when the app stops
+    os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(root, "uploads"))  # read when gradio loads
+    try:
+        return _serve_app(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _serve_app(args, root: str) -> int:
+    from .app.jobs import Limits
+    from .app.page import Studio, launch
+
+    studio = Studio(_app_models(args), Limits(args.max_seconds, args.max_megabytes, args.keep_minutes),
+                    root=os.path.join(root, "sessions"), device=args.device)
+    try:
+        for name in studio.neural:
+            print(f"v2m app: loading {name} ...", file=sys.stderr)
+            studio.generator(name)  # a checkpoint that does not load is one line now, not at the first job
+        page, local, public = launch(studio, args.host, args.port, args.share)
+        print(f"v2m app: open {local} in a browser" + (f" (public: {public})" if public else "")
+              + "; Ctrl+C stops it", flush=True)
+        try:
+            page.block_thread()
+        finally:
+            page.close()
+    finally:
+        studio.workspace.close()
     return 0
 
 

@@ -18,6 +18,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,6 +34,11 @@ from .render import finish_audio
 from .version import WRITER
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
+# What generate() reports to a progress(stage, fraction) callback, in order: the video's analysis
+# (fraction: the share of the video decoded), the music (composed or sampled), the audio's finish
+# (mix, loudness, limiter) and writing the files (the video muxed last).
+STAGES = ("analysis", "music", "render", "mux")
+Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -118,11 +124,13 @@ def _check_outputs(out: str, sidecars: list[str]) -> None:
                            "file away", path)
 
 
-def analyze_for(video: str, generator, device: str = "auto") -> Analysis:
-    """The analysis of ``video`` that ``generator`` reads: with the semantics of its CLIP, if it has one."""
+def analyze_for(video: str, generator, device: str = "auto", progress: Progress | None = None) -> Analysis:
+    """The analysis of ``video`` that ``generator`` reads: with the semantics of its CLIP, if it has
+    one. ``progress("analysis", share decoded)`` about once per second of video."""
     embedder = generator.embedder  # the CLIP whose semantics the model reads (None: none)
+    seen = None if progress is None else (lambda t, duration: progress("analysis", min(1.0, t / max(duration, 1e-9))))
     return analyze_video(video, AnalysisSettings(clip=embedder.source if embedder else None, device=device),
-                         embedder=embedder)
+                         embedder=embedder, progress=seen)
 
 
 def generate(
@@ -143,10 +151,13 @@ def generate(
     device: str = "auto",
     generator=None,
     analysis: Analysis | None = None,
+    progress: Progress | None = None,
 ) -> Result:
     """Score one video (see the module docstring); returns where everything went. ``generator``
     (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``; ``analysis``
-    (:func:`analyze_for` of this video and generator, already made) replaces the decode."""
+    (:func:`analyze_for` of this video and generator, already made) replaces the decode.
+    ``progress(stage, fraction)`` hears each of :data:`STAGES` begin (and the analysis advance)."""
+    report = progress or (lambda stage, fraction: None)
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
         raise V2MError("the output would overwrite the input; choose another -o", out)
@@ -163,14 +174,16 @@ def generate(
     generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
                                             style=style)
     if analysis is None:
-        analysis = analyze_for(video, generator, device)
+        analysis = analyze_for(video, generator, device, progress=report)
     if analysis.duration < 1.0:
         raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
     missing = controls.missing_shots(len(analysis.shots))
     if missing:
         print(f"v2m: warning: {video}: has {len(analysis.shots)} shot(s), numbered 0-{len(analysis.shots) - 1}; the "
               f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
+    report("music", 0.0)
     music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed))
+    report("render", 0.0)
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))
     underneath = None
@@ -186,6 +199,7 @@ def generate(
     plot_path = stem + ".png" if plot else None
     # One set, renamed into place together at the end, the video last: a killed run leaves
     # neither a video without its WAV and MIDI nor new sidecars beside an old video.
+    report("mux", 0.0)
     with atomic_set([p for p in (wav_path, midi_path, plot_path) if p] + [out]) as temp:
         if wav_path:
             write_wav(temp[wav_path], audio, sr, comment=WRITER)

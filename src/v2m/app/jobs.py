@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from ..analysis.timeline import Analysis
 from ..controls import Controls
 from ..errors import MediaError, V2MError
-from ..media import VideoInfo, not_regular_file, probe
+from ..media import VideoInfo, mux_extensions, not_regular_file, probe
 from ..models.cards import card
-from ..soundtrack import Result, analyze_for, generate, summary_line
+from ..soundtrack import Progress, Result, analyze_for, generate, summary_line
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,19 @@ class Workspace:
     is touched whenever it is used; :meth:`sweep` removes those unused for longer than the limit."""
 
     def __init__(self, root: str | None = None, limits: Limits = Limits()):
+        self.owned = root is None  # a folder made here is removed by close()
         self.root = root or tempfile.mkdtemp(prefix="v2m-app-")
         os.makedirs(self.root, exist_ok=True)
         self.limits = limits
+        self._made: set[str] = set()
+
+    def close(self) -> None:
+        """Remove the root when it was made here; otherwise the sessions this workspace made."""
+        if self.owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            for key in self._made:
+                self.remove(key)
 
     def session(self, key: str) -> str:
         """The folder of session ``key`` (letters, digits, ``-`` and ``_``), made if needed."""
@@ -75,6 +85,7 @@ class Workspace:
         folder = os.path.join(self.root, key)
         os.makedirs(folder, exist_ok=True)
         os.utime(folder)
+        self._made.add(key)
         return folder
 
     def remove(self, key: str) -> None:
@@ -103,24 +114,51 @@ def video_control(shot: int | None, feature: str, weight: float) -> str:
 
 
 def score(video: str, folder: str, *, generator, controls: Controls = Controls(), seed: int = 0,
-          mix: float = 0.0, lufs: float = -14.0, analysis: Analysis | None = None) -> Result:
-    """Score ``video`` into ``folder`` as ``v2m generate --plot`` would (the MP4, WAV, MIDI and
-    alignment picture), named by the seed so variations sit side by side. ``analysis``
-    (:func:`v2m.soundtrack.analyze_for` of this video and generator) saves decoding it again."""
+          mix: float = 0.0, lufs: float = -14.0, analysis: Analysis | None = None,
+          progress: Progress | None = None) -> Result:
+    """Score ``video`` into ``folder`` as ``v2m generate --plot`` would (the video, WAV, MIDI and
+    alignment picture), named by the seed so variations sit side by side. The video is an MP4,
+    which every browser plays, unless its stream cannot go in one. ``analysis``
+    (:func:`v2m.soundtrack.analyze_for` of this video and generator) saves decoding it again;
+    ``progress`` is :func:`v2m.soundtrack.generate`'s."""
     stem = os.path.splitext(os.path.basename(video))[0]
-    out = os.path.join(folder, f"{stem}_seed{seed}.mp4")
-    for old in (out, out[:-4] + ".wav", out[:-4] + ".mid", out[:-4] + ".png"):  # a rerun replaces its own files
+    works = mux_extensions(video)
+    ext = ".mp4" if ".mp4" in works or not works else works[0]  # none: generate names the problem
+    out = os.path.join(folder, f"{stem}_seed{seed}{ext}")
+    base = os.path.splitext(out)[0]
+    for old in (out, base + ".wav", base + ".mid", base + ".png"):  # a rerun replaces its own files
         if os.path.exists(old):
             os.remove(old)
     return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True,
-                    analysis=analysis)
+                    analysis=analysis, progress=progress)
 
 
 def variations(video: str, folder: str, *, generator, seeds: tuple[int, ...] = (0, 1, 2),
-               analysis: Analysis | None = None, **kwargs) -> list[Result]:
-    """:func:`score` once per seed, on one analysis of the video (made here unless given)."""
+               analysis: Analysis | None = None, progress: Progress | None = None, **kwargs) -> list[Result]:
+    """:func:`score` once per seed, on one analysis of the video (made here unless given).
+    ``progress(stage, fraction)`` hears the stages of every seed, the fraction over all of them."""
     analysis = analysis or analyze_for(video, generator)
-    return [score(video, folder, generator=generator, seed=s, analysis=analysis, **kwargs) for s in seeds]
+    results = []
+    for k, s in enumerate(seeds):
+        share = None if progress is None else (
+            lambda stage, f, k=k: progress(stage, (k + stage_share(stage, f)) / len(seeds)))
+        results.append(score(video, folder, generator=generator, seed=s, analysis=analysis, progress=share, **kwargs))
+    return results
+
+
+# The share of one video's scoring done when each stage of v2m.soundtrack.STAGES begins (analysis
+# is about as long as composing on the composer; rendering and muxing are quick).
+STAGE_START = {"analysis": 0.0, "music": 0.4, "render": 0.75, "mux": 0.9, "done": 1.0}
+STAGE_WORDS = {"analysis": "analysing the video", "music": "making the music", "render": "rendering the audio",
+               "mux": "writing the video"}
+
+
+def stage_share(stage: str, fraction: float) -> float:
+    """How much of scoring one video is done at ``fraction`` of ``stage``."""
+    order = list(STAGE_START)
+    start = STAGE_START[stage]
+    end = STAGE_START[order[order.index(stage) + 1]]
+    return start + (end - start) * min(max(fraction, 0.0), 1.0)
 
 
 def describe(result: Result, model: str = "composer") -> str:
