@@ -6,8 +6,13 @@ asked, loudness normalised, peak-limited, faded), then write, each atomically:
 
 - the video with its video stream copied packet for packet and the music as AAC;
 - ``<name>.wav`` beside it (16-bit PCM), and ``<name>.mid`` when the generator writes a score;
-- ``<name>.png``, the alignment picture, with ``plot=True``.
+- ``<name>.png``, the alignment picture, with ``plot=True``;
+- with ``stems=True`` (the composer only), ``<name>.stems/<part>.wav``: each part of the score
+  alone (32-bit float, the mono narrowing applied), sample-aligned with the video; the stems
+  add up to the mix before it is mastered (mixed with the original, faded, normalised, limited).
 
+The audio is made and finished a block at a time (:func:`v2m.render.finish_signal`), waiting
+between passes in temporary files beside the output, so memory does not grow with the length.
 An input is never overwritten.
 """
 
@@ -24,13 +29,15 @@ import numpy as np
 
 from .analysis import AnalysisSettings, analyze_video
 from .analysis.timeline import Analysis
+from .blocks import block_size
 from .controls import Controls
 from .errors import MediaError, V2MError
 from .evaluate.metrics import cuts_on_beats
 from .fsutil import atomic_set, check_output, find_files, nothing_found, remove_stale_parts
-from .media import VIDEO_EXTENSIONS, check_mux, mux_extensions, mux_music, probe, read_audio, read_comment, write_wav
+from .media import VIDEO_EXTENSIONS, audio_blocks, check_mux, mux_extensions, mux_music, probe, read_comment, write_wav
 from .models import GenerationRequest, get_generator
-from .render import finish_audio
+from .models.cards import card
+from .render import finish_signal
 from .version import WRITER
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
@@ -51,6 +58,7 @@ class Result:
     duration: float
     info: dict = field(default_factory=dict)
     cuts_on_beats: float | None = None  # share of cuts within 50 ms of a music beat (None: no cuts)
+    stems: dict[str, str] = field(default_factory=dict)  # part name -> its WAV, with stems=True
 
 
 def output_path(source: str, output: str | None, multiple: bool, relative: str | None = None) -> str:
@@ -113,15 +121,29 @@ def _written_by_v2m(path: str) -> bool:
     return False
 
 
-def _check_outputs(out: str, sidecars: list[str]) -> None:
+def _check_outputs(out: str | None, sidecars: list[str]) -> None:
     """Before any work: every output can be written, and no file beside the video that v2m did
     not write (a video's own music ``x.wav``, a score) would be replaced."""
-    for path in (out, *sidecars):
+    for path in ([out] if out else []) + sidecars:
         check_output(path)
     for path in sidecars:
         if os.path.lexists(path) and not _written_by_v2m(path):
             raise V2MError("exists and was not written by v2m; it is left alone: choose another -o, or move the "
                            "file away", path)
+
+
+def stems_folder(out: str) -> str:
+    """Where ``stems=True`` puts the parts of the video ``out``: ``<name>.stems/`` beside it."""
+    return os.path.splitext(out)[0] + ".stems"
+
+
+def _scratch(out: str) -> str:
+    """The folder for the render's temporary files: the output's, or the nearest one above it
+    that exists (nothing is created before the outputs are)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def analyze_for(video: str, generator, device: str = "auto", progress: Progress | None = None) -> Analysis:
@@ -148,6 +170,7 @@ def generate(
     midi: bool = True,
     soundfont: str | None = None,
     style: str | None = None,
+    stems: bool = False,
     device: str = "auto",
     generator=None,
     analysis: Analysis | None = None,
@@ -156,7 +179,9 @@ def generate(
     """Score one video (see the module docstring); returns where everything went. ``generator``
     (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``; ``analysis``
     (:func:`analyze_for` of this video and generator, already made) replaces the decode.
-    ``progress(stage, fraction)`` hears each of :data:`STAGES` begin (and the analysis advance)."""
+    ``progress(stage, fraction)`` hears each of :data:`STAGES` begin (and the analysis advance).
+    ``stems``: also one WAV per part of the score (:func:`stems_folder`), for the models whose
+    card says they make parts (the composer)."""
     report = progress or (lambda stage, fraction: None)
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
@@ -165,11 +190,17 @@ def generate(
         raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
     if not math.isfinite(lufs):
         raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
+    model_card = generator.card if generator is not None else card(model)
+    if stems and not model_card.stems:
+        raise V2MError(f"--stems: --model {model_card.name} makes one mixed signal, not parts; stems come from the "
+                       "composer (--model composer)")
     probe(video)  # a bad file gets its one-line error before any model loads
     check_mux(video, out)  # and so does an output container that cannot hold its video
     stem = os.path.splitext(out)[0]
     planned = {".wav": wav, ".mid": midi, ".png": plot}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
+    if stems:
+        check_output(stems_folder(out), folder=True)
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
     generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
                                             style=style)
@@ -182,7 +213,22 @@ def generate(
         print(f"v2m: warning: {video}: has {len(analysis.shots)} shot(s), numbered 0-{len(analysis.shots) - 1}; the "
               f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
     report("music", 0.0)
-    music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed))
+    scratch = _scratch(out)
+    music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed, scratch=scratch))
+    try:
+        return _finish_and_write(video, out, music, analysis, generator, mix=mix, lufs=lufs, wav=wav, midi=midi,
+                                 plot=plot, stems=stems, scratch=scratch, report=report)
+    finally:
+        music.close()
+
+
+def _finish_and_write(video: str, out: str, music, analysis: Analysis, generator, *, mix: float, lufs: float,
+                      wav: bool, midi: bool, plot: bool, stems: bool, scratch: str, report: Progress) -> Result:
+    """The rest of :func:`generate` once the music is made: the finish and every file."""
+    stem = os.path.splitext(out)[0]
+    parts = music.audio.names if stems else []  # a Stems: the model card said so
+    stem_paths = {name: os.path.join(stems_folder(out), f"{name}.wav") for name in parts}
+    _check_outputs(None, list(stem_paths.values()))  # the part names are known now, before anything is written
     report("render", 0.0)
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))
@@ -191,30 +237,40 @@ def generate(
         if not analysis.meta["probe"]["has_audio"]:
             print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
         else:
-            underneath = read_audio(video, sr, channels=2)
-    audio = finish_audio(music.audio, sr, n, target_lufs=lufs, underneath=underneath, mix=mix)
+            underneath = audio_blocks(video, sr, channels=2)
+    # The place for a per-sample gain on the music (ducking under speech): finish_signal(music_gain=).
+    finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
+                             folder=scratch)
+    try:
+        wav_path = stem + ".wav" if wav else None
+        midi_path = stem + ".mid" if midi and music.midi is not None else None
+        plot_path = stem + ".png" if plot else None
+        # One set, renamed into place together at the end, the video last: a killed run leaves
+        # neither a video without its WAV and MIDI nor new sidecars beside an old video.
+        report("mux", 0.0)
+        written = [p for p in (wav_path, midi_path, plot_path) if p] + list(stem_paths.values()) + [out]
+        with atomic_set(written) as temp:
+            if wav_path:
+                write_wav(temp[wav_path], finished.blocks(), sr, comment=WRITER)
+            for name, path in stem_paths.items():
+                size = block_size(sr)
+                part = (music.audio.read_part(name, a, min(n, a + size)) for a in range(0, n, size))
+                write_wav(temp[path], part, sr, comment=WRITER, float32=True)
+            if midi_path:
+                music.midi.save(temp[midi_path])
+            if plot_path:
+                from .render.plot import alignment_plot
 
-    wav_path = stem + ".wav" if wav else None
-    midi_path = stem + ".mid" if midi and music.midi is not None else None
-    plot_path = stem + ".png" if plot else None
-    # One set, renamed into place together at the end, the video last: a killed run leaves
-    # neither a video without its WAV and MIDI nor new sidecars beside an old video.
-    report("mux", 0.0)
-    with atomic_set([p for p in (wav_path, midi_path, plot_path) if p] + [out]) as temp:
-        if wav_path:
-            write_wav(temp[wav_path], audio, sr, comment=WRITER)
-        if midi_path:
-            music.midi.save(temp[midi_path])
-        if plot_path:
-            from .render.plot import alignment_plot
-
-            title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
-            alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title, audio=audio,
-                           sample_rate=sr)
-        mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"], comment=WRITER)
+                title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
+                alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title,
+                               level=finished.level, sample_rate=sr)
+            mux_music(video, temp[out], finished.blocks(), sr, start_time=analysis.meta["probe"]["start_time"],
+                      comment=WRITER)
+    finally:
+        finished.close()
     return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
                   duration=analysis.duration, info=music.info,
-                  cuts_on_beats=_share_of_cuts_on_beats(analysis.cut_times, music.beats))
+                  cuts_on_beats=_share_of_cuts_on_beats(analysis.cut_times, music.beats), stems=stem_paths)
 
 
 def find_videos(inputs: list[str]) -> list[tuple[str, str]]:
