@@ -12,7 +12,7 @@ each holding one block and its margins), with the audio between passes in tempor
    envelope goes into a spool of its own in a second sweep.
 3. Secant steps toward the target loudness: each a pass that scales the mix, limits it with the
    gain :func:`limiter_gain` computes from the scaled envelope, and measures the result.
-4. The last pass scales, limits with that gain, then :func:`limit`\ s (the envelope checked
+4. The last pass scales, limits with that gain, then by :func:`limit` (the envelope checked
    again) and writes the finished soundtrack, measuring its loudness and level curve.
 
 Every stage that looks at neighbouring samples (the envelope's interpolation, the limiter's
