@@ -293,8 +293,8 @@ def test_short_video_and_folder_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "1 of 4 videos failed" in err and "broken.mp4" in err
     outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
-    assert outs == ["sub/two.mid", "sub/two.mp4", "sub/two.wav", "three.mid", "three.mkv", "three.wav",
-                    "two.mid", "two.mp4", "two.wav"]
+    assert outs == ["sub/two.json", "sub/two.mid", "sub/two.mp4", "sub/two.wav", "three.json", "three.mid",
+                    "three.mkv", "three.wav", "two.json", "two.mid", "two.mp4", "two.wav"]
     assert read_audio(tmp_path / "out" / "two.wav", 44100).shape[1] == 2 * 44100
 
 

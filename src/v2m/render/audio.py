@@ -52,12 +52,13 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
-def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5) -> np.ndarray:
-    """Short linear fade-in and fade-out (each at most a tenth of the length)."""
+def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5,
+          longest: float = 0.1) -> np.ndarray:
+    """Linear fade-in and fade-out of the given seconds, each at most ``longest`` of the length."""
     n = audio.shape[1]
     out = audio.copy()
-    a = min(int(fade_in * sample_rate), n // 10)
-    z = min(int(fade_out * sample_rate), n // 10)
+    a = min(int(fade_in * sample_rate), int(longest * n))
+    z = min(int(fade_out * sample_rate), int(longest * n))
     if a > 0:
         out[:, :a] *= np.linspace(0.0, 1.0, a, dtype=np.float32)
     if z > 0:
@@ -66,10 +67,11 @@ def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: 
 
 
 def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_lufs: float = -14.0,
-                 underneath: np.ndarray | None = None, mix: float = 0.0) -> np.ndarray:
+                 underneath: np.ndarray | None = None, mix: float = 0.0, fade_in: float = 0.02,
+                 fade_out: float = 0.5, longest_fade: float = 0.1) -> np.ndarray:
     """The final soundtrack: exactly ``n_samples`` long, the original soundtrack (``underneath``)
     mixed in at ``mix`` (a linear gain relative to the music, after both are loudness-matched),
-    faded in and out, normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
+    faded in and out (:func:`fades`, seconds), normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
     of limiting and measuring get there) and true-peak limited to -1 dBTP."""
     out = fit_length(music.astype(np.float32), n_samples)
     if underneath is not None and mix > 0:
@@ -78,7 +80,7 @@ def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_luf
         if np.isfinite(lm) and np.isfinite(lu):
             under = under * 10 ** ((lm - lu) / 20)
         out = out + mix * under
-    out = fades(out, sample_rate)  # first, so that the loudness measured is the loudness delivered
+    out = fades(out, sample_rate, fade_in, fade_out, longest_fade)  # first: the loudness measured is delivered
     # The envelope scales with the signal: measured once (on other threads, while the loudness is
     # measured here), it gives the limiter's gain at every level tried on the way to the target.
     with ThreadPoolExecutor(1) as pool:
