@@ -67,7 +67,7 @@ def test_a_control_on_a_shot_the_video_lacks_warns(clip, tmp_path, capsys):
                  "--video-control", "99,0,color,1", "-q"])
     err = capsys.readouterr().err
     assert code == 0 and "shot 99 do nothing" in err and "numbered 0-1" in err
-    assert _files(tmp_path) == ["o.mid", "o.mp4", "o.wav"]
+    assert _files(tmp_path) == ["o.json", "o.mid", "o.mp4", "o.wav"]
 
 
 def test_a_file_that_is_not_a_soundfont_is_refused_in_one_line(clip, tmp_path, capfd):
@@ -219,7 +219,7 @@ def test_generate_cleans_litter_beside_its_output(clip, tmp_path):
     litter = tmp_path / f".o.mp4.v2m-{_HOST}-{int(dead.stdout)}-zz.part.mp4"
     litter.write_bytes(b"half a video")
     assert main(["generate", clip, "-o", str(tmp_path / "o.mp4"), "-q"]) == 0
-    assert _files(tmp_path) == ["o.mid", "o.mp4", "o.wav"]
+    assert _files(tmp_path) == ["o.json", "o.mid", "o.mp4", "o.wav"]
 
 
 # --- folders, shards and the chain generate -> evaluate ------------------------------------------------
@@ -233,7 +233,7 @@ def test_generate_a_folder_by_shards_then_evaluate_it(tmp_path, capsys):
     scored = tmp_path / "scored"
     for shard in ("0/2", "1/2"):
         assert main(["generate", str(videos), "-o", str(scored), "--shard", shard, "-q"]) == 0
-    assert _files(scored) == sorted(f"v{i}.{ext}" for i in range(3) for ext in ("mid", "mp4", "wav"))
+    assert _files(scored) == sorted(f"v{i}.{ext}" for i in range(3) for ext in ("json", "mid", "mp4", "wav"))
     code = main(["evaluate", "--generated", str(scored), "--reference", str(videos), "--videos", str(videos),
                  "-o", str(tmp_path / "report"), "--no-embedders", "-q"])
     assert code == 0, capsys.readouterr().err

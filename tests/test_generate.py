@@ -293,8 +293,8 @@ def test_short_video_and_folder_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "1 of 4 videos failed" in err and "broken.mp4" in err
     outs = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
-    assert outs == ["sub/two.mid", "sub/two.mp4", "sub/two.wav", "three.mid", "three.mkv", "three.wav",
-                    "two.mid", "two.mp4", "two.wav"]
+    assert outs == ["sub/two.json", "sub/two.mid", "sub/two.mp4", "sub/two.wav", "three.json", "three.mid",
+                    "three.mkv", "three.wav", "two.json", "two.mid", "two.mp4", "two.wav"]
     assert read_audio(tmp_path / "out" / "two.wav", 44100).shape[1] == 2 * 44100
 
 
@@ -365,3 +365,14 @@ def test_stems_from_a_neural_model_are_refused_in_one_line(scene, tmp_path, caps
     with pytest.raises(Exception, match="one mixed signal"):
         generate(scene.path, str(tmp_path / "n.mp4"), model="stad", stems=True)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_stems_of_a_part_scored_sit_where_it_sounds_in_the_video(scene, analysis, tmp_path):
+    r = generate(scene.path, str(tmp_path / "p.mp4"), seed=3, stems=True, midi=False, analysis=analysis,
+                 start=4.0, end=12.0)
+    n = read_audio(r.wav, 44100).shape[1]
+    for path in r.stems.values():
+        audio = read_audio(path, 44100)
+        assert audio.shape == (2, n)
+        assert not audio[:, : 4 * 44100].any() and not audio[:, 12 * 44100 :].any()
+    assert any(read_audio(path, 44100)[:, 4 * 44100 : 12 * 44100].any() for path in r.stems.values())

@@ -91,6 +91,14 @@ def test_mux_music_checks_the_music_length(tmp_path, monkeypatch):
         media.mux_music(src, tmp_path / "short.mkv", music, 44100)
     assert not (tmp_path / "short.mkv").exists() and _leftovers(tmp_path) == []
 
+    monkeypatch.undo()  # music in blocks is checked against the length it should have
+    blocks = (np.zeros((2, 10_000), np.float32) for _ in range(5))  # 50 000 samples: 1.13 s of 2 s
+    with pytest.raises(MediaError, match=r"music of 1\.1\d+ s instead of 2\.000 s"):
+        media.mux_music(src, tmp_path / "blocks.mkv", blocks, 44100, samples=2 * 44100)
+    media.mux_music(src, tmp_path / "blocks.mkv", (music[:, a : a + 30_000] for a in range(0, 2 * 44100, 30_000)),
+                    44100, samples=2 * 44100)
+    assert len(_frames(tmp_path / "blocks.mkv")) == 50 and _leftovers(tmp_path) == []
+
 
 # --- named pipes are refused at once ---------------------------------------------------------
 

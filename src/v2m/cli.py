@@ -37,10 +37,12 @@ examples:
   v2m generate clip.mp4 --video-control 2,-1,move,0.5   calm shot 2 (0-based)
   v2m generate clip.mp4 --mix 0.3 --key "D minor"    keep the original sound underneath, in D minor
   v2m generate clip.mp4 --stems                      + clip_scored.stems/<part>.wav, one per part
+  v2m generate clip.mp4 --start 0:12 --end 0:40      score 12-40 s only; the original sound elsewhere
   v2m generate videos/ -o scored/                    a folder, recursively
 
-Beside the video: <name>.wav (the soundtrack) and <name>.mid (the score, with the tempo map, for
-any DAW). Music controls: pitch moves the register, loudness the dynamics, chroma the harmonic
+Beside the video: <name>.wav (the soundtrack), <name>.mid (the score, with the tempo map, for
+any DAW) and <name>.json (what made the music: model, weights, seed, controls, soundfont and the
+licence terms of the weights; also in the video's metadata). Music controls: pitch moves the register, loudness the dynamics, chroma the harmonic
 colour, spectral the brightness. Video controls: move (motion), color, semantic (new melodic
 material per shot); area and position need objects (ControllableV2M).
 """
@@ -121,6 +123,16 @@ def _finite(text: str) -> float:
 
 
 LUFS_RANGE = (-60.0, -5.0)  # quieter is inaudible on most players; louder only clips into the limiter
+
+
+def _time(text: str) -> float:
+    """A time for --start / --end: seconds, m:ss or h:mm:ss."""
+    from .soundtrack import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _lufs(text: str) -> float:
@@ -221,6 +233,13 @@ def _generate_parser(sub) -> None:
     g.add_argument("--lufs", type=_lufs, default=-14.0, help="integrated loudness target (-14 LUFS; "
                    f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
+    g.add_argument("--start", type=_time, metavar="TIME", help="score from this time on (seconds or m:ss; the "
+                                                              "original sound plays before it)")
+    g.add_argument("--end", type=_time, metavar="TIME", help="score up to this time (the original sound plays "
+                                                            "after it)")
+    g.add_argument("--fade", type=_finite, default=1.0, metavar="SEC",
+                   help="with --start/--end: the music fades in and out over this long, crossfading with the "
+                        "original sound (1.0)")
     g.add_argument("--soundfont", metavar="FILE", help="General MIDI soundfont, .sf2 or .sf3 (default: MuseScore "
                    "General, else FluidR3 GM, else TimGM6mb: the first installed)")
     g.add_argument("--style", metavar="NAME", help="the composer's style (default: chosen from the picture); "
@@ -286,7 +305,8 @@ def cmd_generate(args) -> int:
             done.append(generate(video, output_path(video, args.output, multiple, relative), model=args.model,
                                  controls=controls, seed=args.seed, mix=args.mix, lufs=args.lufs, plot=args.plot,
                                  wav=not args.no_wav, midi=not args.no_midi, stems=args.stems,
-                                 device=args.device, generator=generator))
+                                 device=args.device, generator=generator, start=args.start, end=args.end,
+                                 fade=args.fade))
         except V2MError as e:
             failed.append((e.path or video, e.message))
     if not args.quiet:

@@ -666,13 +666,13 @@ def _verify_mux(video_path: str, written: str, out_path: str, audio_samples: int
 
 def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray | Iterable[np.ndarray],
               sample_rate: int, bitrate: int = 192_000, start_time: float | None = None,
-              comment: str | None = None) -> None:
+              comment: str | None = None, metadata: dict[str, str] | None = None, samples: int | None = None) -> None:
     """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
     re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame; an array,
-    or consecutive blocks of one, encoded as the muxing reaches them) as AAC.
+    or consecutive blocks of one, encoded as the muxing reaches them, ``samples`` long in all) as AAC.
     Other streams of the input (its soundtrack, subtitles) are left out. ``start_time`` is the
     first video frame's time (from a probe already made; probed here when None); ``comment``
-    goes into the container's metadata. The written
+    and ``metadata`` (more tags, e.g. ``description``) go into the container's metadata. The written
     file is checked against the input (:func:`_verify_mux`) before it is renamed into place, so
     a broken mux fails with one line and leaves no output. Atomic."""
     video_path, out_path = os.fspath(video_path), os.fspath(out_path)
@@ -683,19 +683,20 @@ def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio:
             start_time = reader.info.start_time
     with atomic_path(out_path, suffix=ext) as tmp:
         try:
-            samples = _write_mux(video_path, tmp, MUX_FORMATS[ext], audio, sample_rate, bitrate, start_time, comment)
+            encoded = _write_mux(video_path, tmp, MUX_FORMATS[ext], audio, sample_rate, bitrate, start_time,
+                                 {**(metadata or {}), **({"comment": comment} if comment else {})})
         except av.error.FFmpegError as e:
             raise MediaError(f"cannot be written ({_ffmpeg_reason(e)})", out_path) from None
-        _verify_mux(video_path, tmp, out_path, samples, sample_rate)
+        expected = audio.shape[1] if isinstance(audio, np.ndarray) else samples if samples is not None else encoded
+        _verify_mux(video_path, tmp, out_path, expected, sample_rate)  # the file's music against what was asked
 
 
 def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int,
-               bitrate: int, start: float, comment: str | None = None) -> int:
+               bitrate: int, start: float, metadata: dict[str, str]) -> int:
     """The copy and encode of :func:`mux_music` into ``tmp`` (a ``fmt`` container), interleaved
     by time; returns the number of music samples encoded."""
     with av.open(video_path) as src, av.open(tmp, "w", format=fmt) as dst:
-        if comment:
-            dst.metadata["comment"] = comment
+        dst.metadata.update(metadata)
         v_in = src.streams.video[0]
         # opaque: the stream is copied as it is, not set up for an encoder named like its decoder
         # (there is none for decoders such as libdav1d)

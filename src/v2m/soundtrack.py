@@ -7,38 +7,48 @@ asked, loudness normalised, peak-limited, faded), then write, each atomically:
 - the video with its video stream copied packet for packet and the music as AAC;
 - ``<name>.wav`` beside it (16-bit PCM), and ``<name>.mid`` when the generator writes a score;
 - ``<name>.png``, the alignment picture, with ``plot=True``;
+- ``<name>.json``, what made the music (:mod:`v2m.provenance`), also in the video's metadata;
 - with ``stems=True`` (the composer only), ``<name>.stems/<part>.wav``: each part of the score
   alone (32-bit float, the mono narrowing applied), sample-aligned with the video; the stems
   add up to the mix before it is mastered (mixed with the original, faded, normalised, limited).
 
 The audio is made and finished a block at a time (:func:`v2m.render.finish_signal`), waiting
-between passes in temporary files beside the output, so memory does not grow with the length.
+between passes in temporary files beside the output, so memory does not grow with the length
+(a part scored with ``start``/``end`` is finished in memory, :func:`_score_span`).
+
+With ``start``/``end`` only that part of the video is scored; the original sound plays elsewhere.
 An input is never overwritten.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .analysis import AnalysisSettings, analyze_video
 from .analysis.timeline import Analysis
-from .blocks import block_size
 from .controls import Controls
-from .errors import MediaError, V2MError
+from .errors import MediaError, OutputError, V2MError
 from .evaluate.metrics import cuts_on_beats
-from .fsutil import atomic_set, check_output, find_files, nothing_found, remove_stale_parts
-from .media import VIDEO_EXTENSIONS, audio_blocks, check_mux, mux_extensions, mux_music, probe, read_comment, write_wav
+from .fsutil import WRITE_ERRNOS, atomic_set, check_output, find_files, nothing_found, remove_stale_parts
+from .blocks import block_size
+from .media import (VIDEO_EXTENSIONS, audio_blocks, check_mux, mux_extensions, mux_music, probe, read_audio,
+                    read_comment, write_wav)
 from .models import GenerationRequest, get_generator
 from .models.cards import card
-from .render import finish_signal
-from .version import WRITER
+from . import provenance
+from .render import finish_audio, finish_signal
+from .render.audio import fit_length, limit
+from .render.plot import level_curve
+from .render.midi import delay
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
 # What generate() reports to a progress(stage, fraction) callback, in order: the video's analysis
@@ -57,7 +67,9 @@ class Result:
     plot: str | None
     duration: float
     info: dict = field(default_factory=dict)
-    cuts_on_beats: float | None = None  # share of cuts within 50 ms of a music beat (None: no cuts)
+    cuts_on_beats: float | None = None  # share of the scored cuts within 50 ms of a music beat (None: no cuts)
+    provenance: str | None = None  # <name>.json: what made the music (v2m.provenance)
+    span: tuple[float, float] | None = None  # the part scored (None: all of it)
     stems: dict[str, str] = field(default_factory=dict)  # part name -> its WAV, with stems=True
 
 
@@ -111,6 +123,9 @@ def _written_by_v2m(path: str) -> bool:
             import mido
 
             return mido.MidiFile(path).tracks[0].name.startswith("v2m")
+        if ext == ".json":
+            with open(path, encoding="utf-8") as f:
+                return json.load(f).get("format") == provenance.FORMAT
         if ext == ".png":
             from PIL import Image
 
@@ -175,11 +190,16 @@ def generate(
     generator=None,
     analysis: Analysis | None = None,
     progress: Progress | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    fade: float = 1.0,
 ) -> Result:
     """Score one video (see the module docstring); returns where everything went. ``generator``
     (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``; ``analysis``
     (:func:`analyze_for` of this video and generator, already made) replaces the decode.
     ``progress(stage, fraction)`` hears each of :data:`STAGES` begin (and the analysis advance).
+    ``start`` / ``end`` (seconds) score only that part of the video, the music faded in and out
+    over ``fade`` seconds there and the original sound kept elsewhere (:func:`_score_span`).
     ``stems``: also one WAV per part of the score (:func:`stems_folder`), for the models whose
     card says they make parts (the composer)."""
     report = progress or (lambda stage, fraction: None)
@@ -190,6 +210,8 @@ def generate(
         raise V2MError(f"--mix must be between 0 and 4 (a gain for the original soundtrack), got {mix}")
     if not math.isfinite(lufs):
         raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
+    if not (math.isfinite(fade) and fade >= 0):
+        raise V2MError(f"--fade must be a number of seconds >= 0, got {fade}")
     model_card = generator.card if generator is not None else card(model)
     if stems and not model_card.stems:
         raise V2MError(f"--stems: --model {model_card.name} makes one mixed signal, not parts; stems come from the "
@@ -197,7 +219,7 @@ def generate(
     probe(video)  # a bad file gets its one-line error before any model loads
     check_mux(video, out)  # and so does an output container that cannot hold its video
     stem = os.path.splitext(out)[0]
-    planned = {".wav": wav, ".mid": midi, ".png": plot}
+    planned = {".wav": wav, ".mid": midi, ".png": plot, ".json": True}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
     if stems:
         check_output(stems_folder(out), folder=True)
@@ -208,22 +230,40 @@ def generate(
         analysis = analyze_for(video, generator, device, progress=report)
     if analysis.duration < 1.0:
         raise MediaError(f"is {analysis.duration:.2f} s long; v2m scores videos of at least 1 s", video)
-    missing = controls.missing_shots(len(analysis.shots))
+    span = scored_span(analysis.duration, start, end, video)
+    part = analysis if span is None else analysis.window(*span)  # what the music is written for
+    missing = controls.missing_shots(len(part.shots))
     if missing:
-        print(f"v2m: warning: {video}: has {len(analysis.shots)} shot(s), numbered 0-{len(analysis.shots) - 1}; the "
+        print(f"v2m: warning: {video}: has {len(part.shots)} shot(s), numbered 0-{len(part.shots) - 1}; the "
               f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
     report("music", 0.0)
     scratch = _scratch(out)
-    music = generator.generate(GenerationRequest(analysis, analysis.duration, controls, seed, scratch=scratch))
+    with _temporary_audio(out):
+        music = generator.generate(GenerationRequest(part, part.duration, controls, seed, scratch=scratch))
+        try:
+            return _finish_and_write(video, out, music, analysis, part, span, generator, controls=controls,
+                                     seed=seed, mix=mix, lufs=lufs, fade=fade, wav=wav, midi=midi, plot=plot,
+                                     stems=stems, scratch=scratch, report=report)
+        finally:
+            music.close()
+
+
+@contextlib.contextmanager
+def _temporary_audio(out: str) -> Iterator[None]:
+    """A write the system refuses to the render's temporary files (no space left beside ``out``,
+    a file-size limit) as one line naming the output."""
     try:
-        return _finish_and_write(video, out, music, analysis, generator, mix=mix, lufs=lufs, wav=wav, midi=midi,
-                                 plot=plot, stems=stems, scratch=scratch, report=report)
-    finally:
-        music.close()
+        yield
+    except OSError as e:
+        if e.errno in WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
+            raise OutputError(out, f"its temporary audio: {e.strerror or e}") from None
+        raise
 
 
-def _finish_and_write(video: str, out: str, music, analysis: Analysis, generator, *, mix: float, lufs: float,
-                      wav: bool, midi: bool, plot: bool, stems: bool, scratch: str, report: Progress) -> Result:
+def _finish_and_write(video: str, out: str, music, analysis: Analysis, part: Analysis,
+                      span: tuple[float, float] | None, generator, *, controls: Controls, seed: int, mix: float,
+                      lufs: float, fade: float, wav: bool, midi: bool, plot: bool, stems: bool, scratch: str,
+                      report: Progress) -> Result:
     """The rest of :func:`generate` once the music is made: the finish and every file."""
     stem = os.path.splitext(out)[0]
     parts = music.audio.names if stems else []  # a Stems: the model card said so
@@ -232,45 +272,126 @@ def _finish_and_write(video: str, out: str, music, analysis: Analysis, generator
     report("render", 0.0)
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))
-    underneath = None
-    if mix > 0:
-        if not analysis.meta["probe"]["has_audio"]:
-            print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
-        else:
-            underneath = audio_blocks(video, sr, channels=2)
-    # The place for a per-sample gain on the music (ducking under speech): finish_signal(music_gain=).
-    finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
-                             folder=scratch)
+    has_audio = analysis.meta["probe"]["has_audio"]
+    if mix > 0 and not has_audio:
+        print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
+    offset = 0.0 if span is None else span[0]
+    finished = None
+    if span is None:
+        # The place for a per-sample gain on the music (ducking under speech): finish_signal(music_gain=).
+        underneath = audio_blocks(video, sr, channels=2) if mix > 0 and has_audio else None
+        finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
+                                 folder=scratch)
+        audio, level = finished.blocks, finished.level
+    else:
+        original = read_audio(video, sr, channels=2) if has_audio else None
+        whole = _score_span(music.array(), sr, n, span, original, mix=mix, lufs=lufs, fade=fade)
+        audio, level = (lambda: [whole]), level_curve(whole, sr)
     try:
+        beats, downbeats = music.beats + offset, music.downbeats + offset
+        score = None if music.midi is None else delay(music.midi, offset)
+        rec = provenance.record(source=video, model=generator.name, generator=generator, info=music.info, seed=seed,
+                                controls=controls, span=span, duration=analysis.duration, mix=mix, lufs=lufs)
+        mark = provenance.summary(rec)
+
         wav_path = stem + ".wav" if wav else None
-        midi_path = stem + ".mid" if midi and music.midi is not None else None
+        midi_path = stem + ".mid" if midi and score is not None else None
         plot_path = stem + ".png" if plot else None
+        json_path = stem + ".json"
+        report("mux", 0.0)
         # One set, renamed into place together at the end, the video last: a killed run leaves
         # neither a video without its WAV and MIDI nor new sidecars beside an old video.
-        report("mux", 0.0)
-        written = [p for p in (wav_path, midi_path, plot_path) if p] + list(stem_paths.values()) + [out]
+        written = [p for p in (wav_path, midi_path, plot_path) if p] + list(stem_paths.values()) + [json_path, out]
         with atomic_set(written) as temp:
             if wav_path:
-                write_wav(temp[wav_path], finished.blocks(), sr, comment=WRITER)
+                write_wav(temp[wav_path], audio(), sr, comment=mark)
             for name, path in stem_paths.items():
-                size = block_size(sr)
-                part = (music.audio.read_part(name, a, min(n, a + size)) for a in range(0, n, size))
-                write_wav(temp[path], part, sr, comment=WRITER, float32=True)
+                write_wav(temp[path], _aligned(music.audio, name, int(round(offset * sr)), n), sr, comment=mark,
+                          float32=True)
             if midi_path:
-                music.midi.save(temp[midi_path])
+                score.save(temp[midi_path])
             if plot_path:
                 from .render.plot import alignment_plot
 
                 title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
-                alignment_plot(temp[plot_path], analysis, music.beats, music.downbeats, title=title,
-                               level=finished.level, sample_rate=sr)
-            mux_music(video, temp[out], finished.blocks(), sr, start_time=analysis.meta["probe"]["start_time"],
-                      comment=WRITER)
+                alignment_plot(temp[plot_path], analysis, beats, downbeats, title=title, level=level, sample_rate=sr)
+            provenance.write(temp[json_path], rec)
+            mux_music(video, temp[out], audio(), sr, start_time=analysis.meta["probe"]["start_time"], comment=mark,
+                      metadata={"description": json.dumps(rec, separators=(",", ":"))}, samples=n)
     finally:
-        finished.close()
-    return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path,
-                  duration=analysis.duration, info=music.info,
-                  cuts_on_beats=_share_of_cuts_on_beats(analysis.cut_times, music.beats), stems=stem_paths)
+        if finished is not None:
+            finished.close()
+    return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path, provenance=json_path,
+                  duration=analysis.duration, info=music.info, span=span,
+                  cuts_on_beats=_share_of_cuts_on_beats(part.cut_times, music.beats), stems=stem_paths)
+
+
+def _aligned(stems, name: str, offset: int, n: int):
+    """Part ``name`` of ``stems`` in consecutive blocks, placed ``offset`` samples into the video and
+    padded with silence to its ``n`` samples (the scored part of a video scored in part)."""
+    size = block_size(stems.sample_rate)
+    for a in range(0, n, size):
+        z = min(n, a + size)
+        lo, hi = max(a, offset), min(z, offset + stems.n)
+        block = np.zeros((2, z - a), np.float32)
+        if hi > lo:
+            block[:, lo - a : hi - a] = stems.read_part(name, lo - offset, hi - offset)
+        yield block
+
+
+def parse_time(text: str) -> float:
+    """``"75"``, ``"75.5"``, ``"1:15"`` or ``"1:02:03.5"`` -> seconds (for ``--start``/``--end``)."""
+    try:
+        value = 0.0
+        for field_ in text.strip().split(":"):
+            value = 60 * value + float(field_)
+    except ValueError:
+        raise ValueError(f"time {text!r} not understood; write seconds (75.5) or minutes:seconds (1:15.5)") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time {text!r} must be a finite number of seconds >= 0")
+    return value
+
+
+def scored_span(duration: float, start: float | None, end: float | None,
+                video: str | None = None) -> tuple[float, float] | None:
+    """The part ``[start, end]`` of a video of ``duration`` s to score (None: all of it), or one
+    line saying why it cannot be: outside the video, or shorter than 1 s."""
+    if start is None and end is None:
+        return None
+    a = 0.0 if start is None else float(start)
+    z = duration if end is None else min(float(end), duration)
+    if a >= duration:
+        raise V2MError(f"--start {a:g} s is at or after the video's end ({duration:.2f} s)", video)
+    if z - a < 1.0:
+        raise V2MError(f"the part to score, {a:g}-{z:g} s, is shorter than 1 s (--start must come at least 1 s "
+                       "before --end)", video)
+    if a <= 0 and z >= duration - 1e-3:
+        return None
+    return a, z
+
+
+def _score_span(music: np.ndarray, sr: int, n: int, span: tuple[float, float], original: np.ndarray | None, *,
+                mix: float, lufs: float, fade: float) -> np.ndarray:
+    """The soundtrack of a partly scored video: the music finished (mix, loudness, limiter) over
+    its span, faded in and out over ``fade`` seconds (at most a quarter of the span each) while the
+    original sound fades out and back in under it; the original sound as it was elsewhere. The
+    whole is true-peak limited."""
+    a, z = (int(round(t * sr)) for t in span)
+    z = min(z, n)
+    length = z - a
+    under = None if original is None else fit_length(original, n)
+    ramp = min(int(fade * sr), length // 4)  # a fade takes at most a quarter of the part
+    scored = finish_audio(music, sr, length, target_lufs=lufs, fade_in=ramp / sr, fade_out=ramp / sr,
+                          longest_fade=0.25, underneath=None if under is None else under[:, a:z], mix=mix)
+    out = np.zeros((2, n), np.float32) if under is None else under.copy()
+    if under is not None:  # the original crossfades with the music: out over the fade-in, back over the fade-out
+        keep = np.zeros(length, np.float32)
+        if ramp > 0:
+            keep[:ramp] = np.cos(0.5 * np.pi * (np.arange(ramp) + 0.5) / ramp) ** 2
+            keep[length - ramp:] = keep[:ramp][::-1]
+        out[:, a:z] *= keep
+    out[:, a:z] += scored
+    return limit(out, sr)
 
 
 def find_videos(inputs: list[str]) -> list[tuple[str, str]]:

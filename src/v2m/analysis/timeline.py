@@ -100,6 +100,45 @@ class Analysis:
             "semantics": self.meta.get("semantics"),
         }
 
+    def window(self, start: float, end: float) -> "Analysis":
+        """The analysis of the part ``[start, end)`` of the video, as if it were a video of its
+        own: ``t = 0`` at ``start``. Events (cuts, frames, visual beats) keep their exact times,
+        shifted; the transitions wholly inside the window are kept, and the shots are those they
+        divide the window into (a cut at the window's start is no cut);
+        second ``j`` of the per-second rows is second ``floor(start) + j`` of the video.
+        ``meta["window"]`` records ``[start, end]``."""
+        if not 0.0 <= start < end <= self.duration + 1e-6:
+            raise V2MError(f"the window {start:g}-{end:g} s is not inside the video (0-{self.duration:g} s)")
+        length = end - start
+        n = max(1, int(np.ceil(length - 1e-9)))
+        rows = np.minimum(int(np.floor(start)) + np.arange(n), self.n_seconds - 1)
+
+        def inside(times: np.ndarray) -> np.ndarray:
+            return (times >= start) & (times < end)
+
+        keep = (self.transitions[:, 0] > start + 1e-6) & (self.transitions[:, 1] < end - 1e-6)
+        transitions = self.transitions[keep] - start
+        shots = np.stack([np.r_[0.0, transitions[:, 1]], np.r_[transitions[:, 0], length]], axis=1)
+        frames, beats = inside(self.frame_times), inside(self.beat_times)
+        meta = {**self.meta, "duration": length, "n_seconds": n, "n_frames": int(frames.sum()),
+                "window": [float(start), float(end)]}
+        per_second = {name: np.asarray(getattr(self, name))[rows] for name in
+                      ("pseudo_beat", "motion", "color_hist", "brightness", "saturation", "warmth")}
+        return Analysis(
+            meta=meta,
+            transitions=transitions.reshape(-1, 2),
+            shots=shots,
+            scene_cut=np.isin(np.arange(n), np.floor(transitions[:, 1]).astype(int)).astype(np.uint8)
+            if len(transitions) else np.zeros(n, np.uint8),
+            frame_times=self.frame_times[frames] - start,
+            frame_diff=self.frame_diff[frames],
+            beat_times=self.beat_times[beats] - start,
+            beat_strengths=self.beat_strengths[beats],
+            sample_times=np.clip(self.sample_times[rows] - np.floor(start), 0.0, None),
+            clip=None if self.clip is None else self.clip[rows],
+            **per_second,
+        )
+
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically in the ``v2m-analysis`` v1 format."""
         arrays = {name: np.asarray(getattr(self, name)) for name in _ARRAYS}

@@ -126,7 +126,7 @@ def score(video: str, folder: str, *, generator, controls: Controls = Controls()
     ext = ".mp4" if ".mp4" in works or not works else works[0]  # none: generate names the problem
     out = os.path.join(folder, f"{stem}_seed{seed}{ext}")
     base = os.path.splitext(out)[0]
-    for old in (out, base + ".wav", base + ".mid", base + ".png"):  # a rerun replaces its own files
+    for old in (out, *(base + ext for ext in (".wav", ".mid", ".png", ".json"))):  # a rerun replaces its own files
         if os.path.exists(old):
             os.remove(old)
     return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True,

@@ -138,7 +138,7 @@ def _controls(model: str, key: str, tempo, music_feature: str, music_weight: flo
 
 
 def _files(result: Result) -> list[str]:
-    return [p for p in (result.video, result.wav, result.midi) if p]
+    return [p for p in (result.video, result.wav, result.midi, result.provenance) if p]
 
 
 def build(studio: Studio):
@@ -195,7 +195,8 @@ def build(studio: Studio):
                     summary = gr.HTML(elem_id="v2m-summary")
                     picture = gr.Image(label="Alignment: cuts, visual beats, music beats", type="filepath",
                                        show_label=False, interactive=False, elem_id="v2m-picture")
-                    downloads = gr.File(label="Downloads: video, WAV, MIDI", file_count="multiple",
+                    downloads = gr.File(label="Downloads: video, WAV, MIDI, provenance (JSON)",
+                                        file_count="multiple",
                                         interactive=False, elem_id="v2m-downloads")
                 with gr.Tab("Variations", elem_id="v2m-variations-tab"):
                     with gr.Row():

@@ -82,12 +82,13 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
-def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5) -> np.ndarray:
-    """Short linear fade-in and fade-out (each at most a tenth of the length)."""
+def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5,
+          longest: float = 0.1) -> np.ndarray:
+    """Linear fade-in and fade-out of the given seconds, each at most ``longest`` of the length."""
     n = audio.shape[1]
     out = audio.copy()
-    a = min(int(fade_in * sample_rate), n // 10)
-    z = min(int(fade_out * sample_rate), n // 10)
+    a = min(int(fade_in * sample_rate), int(longest * n))
+    z = min(int(fade_out * sample_rate), int(longest * n))
     if a > 0:
         out[:, :a] *= np.linspace(0.0, 1.0, a, dtype=np.float32)
     if z > 0:
@@ -96,13 +97,13 @@ def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: 
 
 
 def fade_block(block: np.ndarray, start: int, n: int, sample_rate: int, fade_in: float = 0.02,
-               fade_out: float = 0.5) -> np.ndarray:
+               fade_out: float = 0.5, longest: float = 0.1) -> np.ndarray:
     """:func:`fades` of a signal ``n`` samples long, applied to its samples ``start`` to ``start +
     block.shape[1]`` only (the same ramps, the same values)."""
     out = block.copy()
     stop = start + block.shape[1]
-    a = min(int(fade_in * sample_rate), n // 10)
-    z = min(int(fade_out * sample_rate), n // 10)
+    a = min(int(fade_in * sample_rate), int(longest * n))
+    z = min(int(fade_out * sample_rate), int(longest * n))
     if a > 0 and start < a:
         out[:, : a - start] *= np.linspace(0.0, 1.0, a, dtype=np.float32)[start : min(a, stop)]
     if z > 0 and stop > n - z:
@@ -165,12 +166,13 @@ def _limited(mixed: Spool, envelope: Spool | None, start: int, stop: int, level:
 def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: float = -14.0,
                   underneath: Iterable[np.ndarray] | None = None, mix: float = 0.0,
                   music_gain: MusicGain | None = None, folder: str | None = None,
-                  block: int | None = None) -> Finished:
+                  block: int | None = None, fade_in: float = 0.02, fade_out: float = 0.5,
+                  longest_fade: float = 0.1) -> Finished:
     """The final soundtrack, as :func:`finish_audio` makes it, of a ``music`` signal of any
     length, a block at a time (see the module docstring): exactly ``n_samples`` long, the
     original soundtrack (``underneath``: consecutive stereo blocks, e.g.
     :func:`v2m.media.audio_blocks`) mixed in at ``mix`` after both are loudness-matched, faded in
-    and out, normalised to ``target_lufs`` and true-peak limited to -1 dBTP.
+    and out (:func:`fades`, seconds), normalised to ``target_lufs`` and true-peak limited to -1 dBTP.
 
     ``music_gain(start, count)``, when given, scales the music's samples ``start`` to ``start +
     count`` (e.g. ducking under speech) before anything else: the loudness matching, the mix and
@@ -207,7 +209,7 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
             x = music_block(start, stop)
             if under is not None:
                 x = x + mix * (under.read(start, stop) * under_gain)
-            x = fade_block(x, start, n, sr)  # first: the loudness measured is the loudness delivered
+            x = fade_block(x, start, n, sr, fade_in, fade_out, longest_fade)  # first: the loudness measured is the loudness delivered
             mixed.write(x)
             meter.add(x)
         if under is not None:
@@ -254,10 +256,11 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
 
 
 def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_lufs: float = -14.0,
-                 underneath: np.ndarray | None = None, mix: float = 0.0, block: int | None = None) -> np.ndarray:
+                 underneath: np.ndarray | None = None, mix: float = 0.0, fade_in: float = 0.02,
+                 fade_out: float = 0.5, longest_fade: float = 0.1, block: int | None = None) -> np.ndarray:
     """The final soundtrack: exactly ``n_samples`` long, the original soundtrack (``underneath``)
     mixed in at ``mix`` (a linear gain relative to the music, after both are loudness-matched),
-    faded in and out, normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
+    faded in and out (:func:`fades`, seconds), normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
     of limiting and measuring get there) and true-peak limited to -1 dBTP: :func:`finish_signal`
     of an array, returned as one."""
     size = block or block_size(sample_rate)
@@ -266,7 +269,8 @@ def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_luf
         under = ArraySignal(np.asarray(underneath, np.float32))
         chunks = (chunk for _, chunk in blocks(under, size))
     finished = finish_signal(ArraySignal(np.asarray(music, np.float32)), sample_rate, n_samples, target_lufs,
-                             chunks, mix, block=size)
+                             chunks, mix, block=size, fade_in=fade_in, fade_out=fade_out,
+                             longest_fade=longest_fade)
     try:
         return finished.audio.read(0, n_samples)
     finally:
