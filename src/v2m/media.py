@@ -397,8 +397,9 @@ def audio_blocks(path: str | os.PathLike, sample_rate: int, channels: int = 2, s
         with av.open(path, metadata_errors="ignore") as c:
             audio = _audio_stream(c, stream, path)
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-            frames = (out for frame in c.decode(audio) for out in resampler.resample(frame))
-            for out in itertools.chain(frames, resampler.resample(None)):
+            frames = (out for frame in itertools.chain(c.decode(audio), [None])  # None: the resampler's flush
+                      for out in resampler.resample(frame))
+            for out in frames:
                 pending.append(out.to_ndarray().astype(np.float32, copy=False))
                 held += pending[-1].shape[1]
                 if held >= size:
