@@ -278,7 +278,8 @@ def _finish_and_write(video: str, out: str, music, analysis: Analysis, part: Ana
     offset = 0.0 if span is None else span[0]
     finished = None
     if span is None:
-        # The place for a per-sample gain on the music (ducking under speech): finish_signal(music_gain=).
+        # The place for a per-sample gain on the music (ducking under speech): music_gain= here and in
+        # _score_span's finish_audio, a function (first sample, count) -> float32 gains.
         underneath = audio_blocks(video, sr, channels=2) if mix > 0 and has_audio else None
         finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
                                  folder=scratch)

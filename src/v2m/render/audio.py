@@ -257,19 +257,20 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
 
 def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_lufs: float = -14.0,
                  underneath: np.ndarray | None = None, mix: float = 0.0, fade_in: float = 0.02,
-                 fade_out: float = 0.5, longest_fade: float = 0.1, block: int | None = None) -> np.ndarray:
+                 fade_out: float = 0.5, longest_fade: float = 0.1, music_gain: MusicGain | None = None,
+                 block: int | None = None) -> np.ndarray:
     """The final soundtrack: exactly ``n_samples`` long, the original soundtrack (``underneath``)
     mixed in at ``mix`` (a linear gain relative to the music, after both are loudness-matched),
     faded in and out (:func:`fades`, seconds), normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
     of limiting and measuring get there) and true-peak limited to -1 dBTP: :func:`finish_signal`
-    of an array, returned as one."""
+    of an array (``music_gain`` as there), returned as one."""
     size = block or block_size(sample_rate)
     chunks = None
     if underneath is not None:
         under = ArraySignal(np.asarray(underneath, np.float32))
         chunks = (chunk for _, chunk in blocks(under, size))
     finished = finish_signal(ArraySignal(np.asarray(music, np.float32)), sample_rate, n_samples, target_lufs,
-                             chunks, mix, block=size, fade_in=fade_in, fade_out=fade_out,
+                             chunks, mix, music_gain=music_gain, block=size, fade_in=fade_in, fade_out=fade_out,
                              longest_fade=longest_fade)
     try:
         return finished.audio.read(0, n_samples)
