@@ -35,8 +35,9 @@ FIELDS = {
 
 
 def run_suite(out: Path, *args: str) -> tuple[dict, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--out", str(out), *args],
+    """The suite through its shell wrapper, as the device runs it (with this interpreter)."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    res = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_suite.sh"), "--out", str(out), *args],
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((out / "gpu_suite.json").read_text()), (out / "gpu_suite.md").read_text()
@@ -66,6 +67,21 @@ def test_dry_run_runs_every_part_and_reports_it(tmp_path):
         value = report["parts"][t["part"]]["figures"][t["figure"]]
         assert t["value"] == value and t["met"] == (value >= t["threshold"])
         assert t["status"] == ("met" if t["met"] else "not met") and t["target"] in md
+
+
+def test_a_sampler_that_would_overrun_is_skipped_from_its_estimate():
+    import torch
+
+    import bench_diffv2m
+
+    config, model, vae = bench_diffv2m.build("tiny", "cpu", torch.float32)
+    f = bench_diffv2m.time_sampling(config, model, vae, "cpu", torch.float32, 6, 2, seconds_left=lambda: 0.0)
+    assert set(f["skipped"]) == {"ddim", "dpm"} and "estimated" in f["skipped"]["ddim"]
+    assert "ddim_s" not in f and "ddim_over_dpm" not in f and f["dit_step_s"] > 0
+    assert "DDIM skipped: estimated" in gpu_suite._sampling_summary(f)
+    parts = {name: {"figures": f if name.startswith("diffv2m") else None} for name in ("diffv2m_fp16", "diffv2m_bf16",
+                                                                                    "stad_generate")}
+    assert all(t["status"] == "not measured" for t in gpu_suite.evaluate_targets(parts))
 
 
 def test_parts_without_time_are_skipped_with_a_note_and_the_report_is_still_written(tmp_path):
