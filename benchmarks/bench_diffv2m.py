@@ -96,18 +96,20 @@ def device_name(device) -> str:
 def time_sampling(config: DiffV2MConfig, model: DiffV2M, vae, device, dtype: torch.dtype, ddim_steps: int = 250,
                   dpm_steps: int = 50, cfg_scale: float = 3.0, estimate_only: bool = False,
                   seconds_left=None) -> dict:
-    """Time one window: a DiT step (batch of 2 with guidance), each sampler + VAE decode, and the
-    decode alone. ``estimate_only``: the samplers' times are the step time x steps (a full-size
-    run on a CPU takes hours). ``seconds_left``: a callable giving the seconds this measurement
-    may still take; a sampler whose estimate (step time x steps) exceeds it is skipped and listed
-    under ``"skipped"``. Returns the figures (seconds, real-time factors, peak GiB on a GPU)."""
+    """Time one window, after a warm-up step and decode: a DiT step (batch of 2 with guidance),
+    the decode alone and each sampler + decode. ``estimate_only``: the samplers' times are the
+    step time x steps (a full-size run on a CPU takes hours). ``seconds_left``: a callable giving
+    the seconds this measurement may still take; a sampler whose estimate (step time x steps +
+    decode) exceeds it is skipped and listed under ``"skipped"``. Returns the figures (seconds,
+    real-time factors, peak GiB on a GPU)."""
     seconds = config.sample_size / config.sample_rate
     out = {"audio_seconds": seconds, "cfg_scale": cfg_scale, "dtype": str(dtype)[6:], "skipped": {}}
     with torch.inference_mode():
         ctx, g = model.contexts(model.conditioner(batch_for(config, device)))
         denoise = lambda x, t: model(x, t, ctx, g, cfg_scale)  # noqa: E731
         noise = torch.randn(1, config.dit.io_channels, config.latent_length, device=device, dtype=dtype)
-        denoise(noise, torch.full((1,), 0.5, device=device))  # warm-up
+        denoise(noise, torch.full((1,), 0.5, device=device))  # warm-ups (kernel choice, allocations)
+        vae.decode(noise)
         reset_peak(device)
         t0 = time.perf_counter()
         for _ in range(3):
