@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -83,13 +83,15 @@ class Run:
 
 @dataclass
 class Part:
+    """One measurement: ``run`` returns its figures, ``summary`` says them in a line of the table;
+    ``budget_s``: the most seconds it may take on the GPU; ``dtype``: what it computes in."""
+
     name: str
     title: str
     budget_s: float
     run: Callable[[Run], dict]
     summary: Callable[[dict], str]
     dtype: str = "fp32"
-    figures: list = field(default_factory=list)
 
 
 class OverBudget(BaseException):
