@@ -268,3 +268,20 @@ def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float 
                      duration=duration).render(soundfont, sample_rate)
     onsets = np.unique(np.round([n.start for n in notes], 6))
     return CorpusMusic(rendered, sample_rate, onsets, f"{key.tonic.name} {key.mode}", bpm)
+
+
+def room_tone(seconds: float, level: float = 0.003, seed: int = 0, sample_rate: int = 44100) -> np.ndarray:
+    """Stereo room tone: brown-ish noise at about -50 dBFS."""
+    rng = np.random.default_rng(seed)
+    white = rng.normal(0.0, 1.0, (2, int(seconds * sample_rate)))
+    from scipy.signal import lfilter
+
+    tone = lfilter([1.0], [1.0, -0.95], white, axis=1)
+    return (level * tone / tone.std()).astype(np.float32)
+
+
+def place(track: np.ndarray, voice: np.ndarray, at: float, sample_rate: int = 44100) -> tuple[float, float]:
+    """Add ``voice`` to both channels of ``track`` from ``at`` seconds; its span in seconds."""
+    a = int(at * sample_rate)
+    track[:, a: a + len(voice)] += voice
+    return at, at + len(voice) / sample_rate

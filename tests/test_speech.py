@@ -7,9 +7,6 @@ the reason; ``.ci/run`` sets V2M_REQUIRE_SPEECH=1, which turns that skip into a 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -17,54 +14,10 @@ import pytest
 from v2m.analysis import analyze_video
 from v2m.analysis.speech import VAD_RATE, _mono_blocks, merge_spans, speech_spans, video_speech_spans
 from v2m.errors import V2MError
-from v2m.media import read_audio
 from v2m.models.composer.styles import STYLES
-from synthetic import write_video
+from synthetic import place, room_tone, write_video
 
 SR = 44100
-SENTENCE = "Good morning. Today we walk along the river to the old mill."
-SHORT = "We stopped here for lunch."
-
-
-def _espeak(tmp_path_factory, text: str) -> np.ndarray:
-    """``text`` spoken by espeak-ng, mono float32 at :data:`SR`, trimmed to the voice."""
-    problem = None if shutil.which("espeak-ng") else "espeak-ng is not installed (./setup.sh installs it)"
-    if problem:
-        if os.environ.get("V2M_REQUIRE_SPEECH"):
-            pytest.fail(f"V2M_REQUIRE_SPEECH is set but {problem}")
-        pytest.skip(problem)
-    path = tmp_path_factory.mktemp("espeak") / "speech.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
-    voice = read_audio(path, SR, channels=1)[0]
-    loud = np.flatnonzero(np.abs(voice) > 0.02 * np.abs(voice).max())
-    return voice[loud[0]: loud[-1] + 1] / np.abs(voice).max() * 0.5
-
-
-@pytest.fixture(scope="session")
-def sentence(tmp_path_factory) -> np.ndarray:
-    return _espeak(tmp_path_factory, SENTENCE)
-
-
-@pytest.fixture(scope="session")
-def short(tmp_path_factory) -> np.ndarray:
-    return _espeak(tmp_path_factory, SHORT)
-
-
-def room_tone(seconds: float, level: float = 0.003, seed: int = 0) -> np.ndarray:
-    """Stereo room tone: brown-ish noise at about -50 dBFS."""
-    rng = np.random.default_rng(seed)
-    white = rng.normal(0.0, 1.0, (2, int(seconds * SR)))
-    from scipy.signal import lfilter
-
-    tone = lfilter([1.0], [1.0, -0.95], white, axis=1)
-    return (level * tone / tone.std()).astype(np.float32)
-
-
-def place(track: np.ndarray, voice: np.ndarray, at: float) -> tuple[float, float]:
-    """Add ``voice`` to both channels of ``track`` from ``at`` seconds; its span in seconds."""
-    a = int(at * SR)
-    track[:, a: a + len(voice)] += voice
-    return at, at + len(voice) / SR
 
 
 def iou(found: list[tuple[float, float]], truth: tuple[float, float]) -> float:
