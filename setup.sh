@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # v2m's one set-up command for a fresh Debian machine:
 #   1. the Debian packages v2m needs (installed with apt-get only when missing; sudo when not root):
-#      FluidSynth and the MuseScore General soundfont, and chromium for the web app's browser test,
+#      FluidSynth and the MuseScore General soundfont, chromium for the web app's browser test and
+#      espeak-ng for the speech tests,
 #   2. a virtual environment in .venv (or the one already active) with v2m and its test tools.
 # Environment: V2M_TORCH overrides the torch requirement (default torch==2.13.0; e.g. V2M_TORCH=torch
 # for the newest build, or a CUDA build you installed yourself).
@@ -14,6 +15,8 @@ python=${PYTHON:-python3}
 packages=(libfluidsynth3 musescore-general-soundfont)
 # chromium: the browser the web app's end-to-end test drives (through Playwright)
 packages+=(chromium)
+# espeak-ng: the speech the speech-detection tests are made of (offline, a known span)
+packages+=(espeak-ng)
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 if command -v apt-get >/dev/null; then
     missing=()

@@ -22,47 +22,69 @@ import numpy as np
 import torch
 
 
-def speed(device: str, seconds: float, imagebind: bool) -> None:
+def embedder_jobs(device: str, seconds: float = 10.0, which=("vggish", "panns", "imagebind"),
+                  tiny: bool = False) -> dict:
+    """``{name: (label, job)}``: a call that embeds one clip of ``seconds`` with each model of
+    ``which`` at its published size (``tiny``: a few channels, for a quick CPU run), random weights."""
     from v2m.evaluate.panns import Cnn14, Cnn14Config
     from v2m.evaluate.vggish import VGGish, log_mel_examples
 
     torch.manual_seed(0)
     wave = np.random.default_rng(0).normal(size=int(16000 * seconds)).astype(np.float32) * 0.1
-    vggish, cnn14 = VGGish().to(device).eval(), Cnn14(Cnn14Config()).to(device).eval()
+    jobs = {}
+    if "vggish" in which:
+        vggish = (VGGish(widths=(4, 4, 8, 8), hidden=16) if tiny else VGGish()).to(device).eval()
 
-    def run_vggish():
-        with torch.inference_mode():
-            vggish(torch.from_numpy(log_mel_examples(wave))[:, None].to(device))
+        def run_vggish():
+            with torch.inference_mode():
+                vggish(torch.from_numpy(log_mel_examples(wave))[:, None].to(device))
 
-    def run_cnn14():
-        with torch.inference_mode():
-            cnn14(torch.from_numpy(wave)[None].to(device))
+        jobs["vggish"] = ("VGGish", run_vggish)
+    if "panns" in which:
+        cnn14 = Cnn14(Cnn14Config(widths=(4, 4, 8, 8, 8, 8), classes=5) if tiny else Cnn14Config()).to(device).eval()
 
-    jobs = [("VGGish", run_vggish), ("PANNs CNN14 16 kHz", run_cnn14)]
-    if imagebind:
+        def run_cnn14():
+            with torch.inference_mode():
+                cnn14(torch.from_numpy(wave)[None].to(device))
+
+        jobs["panns"] = ("PANNs CNN14 16 kHz", run_cnn14)
+    if "imagebind" in which:
         from v2m.evaluate.imagebind import ImageBindConfig, ImageBindModel
 
-        model = ImageBindModel(ImageBindConfig()).to(device).eval()
-        mels = torch.randn(1, 3, 1, 128, 204, device=device)
-        views = torch.randn(1, 15, 3, 2, 224, 224, device=device)
+        config = ImageBindConfig(vision_width=32, vision_depth=1, vision_heads=2, audio_width=32, audio_depth=2,
+                                 audio_heads=2, out_dim=16, image_size=28) if tiny else ImageBindConfig()
+        with torch.device(device):
+            model = ImageBindModel(config).to(device).eval()
+        mels = torch.randn(1, 3, 1, config.num_mel_bins, config.target_length, device=device)
+        views = torch.randn(1, 15, 3, config.video_frames, config.image_size, config.image_size, device=device)
 
         def run_imagebind():
             with torch.inference_mode():
                 model.embed_audio(mels)
                 model.embed_vision(views)
 
-        jobs.append(("ImageBind-huge (3 audio + 15 video views)", run_imagebind))
-    for name, job in jobs:
-        job()  # warm-up
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(3):
-            job()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        took = (time.perf_counter() - start) / 3
-        print(f"{name}: {took:.3f} s per {seconds:g} s clip = {seconds / took:.1f}x real time ({device})")
+        jobs["imagebind"] = ("ImageBind-huge (3 audio + 15 video views)", run_imagebind)
+    return jobs
+
+
+def time_job(job, device: str, repeats: int = 3) -> float:
+    """Seconds per call of ``job`` (after a warm-up call), averaged over ``repeats``."""
+    job()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        job()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def speed(device: str, seconds: float, imagebind: bool) -> None:
+    which = ("vggish", "panns", "imagebind") if imagebind else ("vggish", "panns")
+    for label, job in embedder_jobs(device, seconds, which).values():
+        took = time_job(job, device)
+        print(f"{label}: {took:.3f} s per {seconds:g} s clip = {seconds / took:.1f}x real time ({device})")
 
 
 def crosscheck() -> None:

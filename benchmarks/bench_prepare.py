@@ -47,24 +47,53 @@ def make_sources(folder: str, n: int = 4, seconds: float = 120.0) -> None:
         write_wav(os.path.join(folder, f"mv{i}.wav"), music.audio, music.sample_rate)
 
 
-def full_size_codec(model: str, folder: str) -> str:
-    """The model's codec at full size from its published config, random weights, saved to ``folder``."""
+def full_size_codec(model: str, folder: str, tiny: bool = False) -> str:
+    """The model's codec at full size from its published config, random weights, saved to
+    ``folder`` (``tiny``: the tests' few-channel codec with the same geometry)."""
     import torch
 
     torch.manual_seed(0)
     if model == "stad":  # facebook/encodec_32khz's config
         from transformers import EncodecConfig, EncodecModel
 
-        config = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=64, hidden_size=128,
-                               upsampling_ratios=[8, 5, 4, 4], codebook_size=2048, codebook_dim=128,
-                               target_bandwidths=[2.2], num_lstm_layers=2, num_residual_layers=1,
-                               use_causal_conv=False, use_conv_shortcut=False, normalize=False)
+        size = dict(num_filters=4, hidden_size=8, codebook_dim=8, num_lstm_layers=1) if tiny else \
+            dict(num_filters=64, hidden_size=128, codebook_dim=128, num_lstm_layers=2)
+        config = EncodecConfig(sampling_rate=32000, audio_channels=1, upsampling_ratios=[8, 5, 4, 4],
+                               codebook_size=2048, target_bandwidths=[2.2], num_residual_layers=1,
+                               use_causal_conv=False, use_conv_shortcut=False, normalize=False, **size)
         EncodecModel(config).save_pretrained(folder)
     else:  # stabilityai/stable-audio-open-1.0 vae/: diffusers' defaults are its config
         from diffusers import AutoencoderOobleck
 
-        AutoencoderOobleck().save_pretrained(folder)
+        size = dict(encoder_hidden_size=16, channel_multiples=[1, 1, 1, 1, 1], decoder_channels=4,
+                    decoder_input_channels=8) if tiny else {}
+        AutoencoderOobleck(**size).save_pretrained(folder)
     return folder
+
+
+def time_codec_encode(model: str, folder: str, device: str, seconds: float = 30.0) -> dict:
+    """What ``v2m prepare`` costs per clip for the codec: load the codec saved in ``folder`` as
+    prepare does and encode ``seconds`` of noise at its own rate and channels (after a 1 s
+    warm-up). Wall time, real-time factor and peak GPU memory."""
+    import numpy as np
+    import torch
+
+    from v2m.codecs import MODEL_CODEC, load_codec
+
+    codec = load_codec(MODEL_CODEC[model], folder, device=device)
+    rate, channels = codec.info.sample_rate, codec.info.channels
+    audio = (0.1 * np.random.default_rng(0).standard_normal((channels, int(seconds * rate)))).astype(np.float32)
+    cuda = str(codec.device).startswith("cuda")
+    codec.encode(audio[:, :rate], rate)  # warm-up
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    arrays = codec.encode(audio, rate)  # returns numpy arrays: the work is done
+    wall = time.perf_counter() - start
+    return {"codec": codec.info.name, "audio_seconds": seconds, "sample_rate": rate, "channels": channels,
+            "wall_s": wall, "rtf": seconds / wall, "output": {k: list(v.shape) for k, v in arrays.items()},
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
 
 def run(src: str, model: str, extra: list[str]) -> tuple[int, float, float]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
 import tempfile
 
+import numpy as np
 import pytest
 
 # Tests never touch a model hub: an empty cache and offline mode make any attempt fail at once.
@@ -156,3 +158,37 @@ def tiny_panns(tmp_path_factory):
     state["logmel_extractor.melW"] = torch.zeros(257, 64)
     torch.save({"model": state, "iteration": 10}, folder / "Cnn14_16k_mAP=0.438.pth")
     return folder, model
+
+
+
+# --- speech, spoken by Debian's espeak-ng (./setup.sh installs it) ---
+
+SPEECH_RATE = 44100
+SENTENCE = "Good morning. Today we walk along the river to the old mill."
+SHORT = "We stopped here for lunch."
+
+
+def _espeak(tmp_path_factory, text: str) -> np.ndarray:
+    """``text`` spoken by espeak-ng, mono float32 at :data:`SPEECH_RATE`, trimmed to the voice."""
+    problem = None if shutil.which("espeak-ng") else "espeak-ng is not installed (./setup.sh installs it)"
+    if problem:
+        if os.environ.get("V2M_REQUIRE_SPEECH"):
+            pytest.fail(f"V2M_REQUIRE_SPEECH is set but {problem}")
+        pytest.skip(problem)
+    path = tmp_path_factory.mktemp("espeak") / "speech.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+    from v2m.media import read_audio
+
+    voice = read_audio(path, SPEECH_RATE, channels=1)[0]
+    loud = np.flatnonzero(np.abs(voice) > 0.02 * np.abs(voice).max())
+    return voice[loud[0]: loud[-1] + 1] / np.abs(voice).max() * 0.5
+
+
+@pytest.fixture(scope="session")
+def sentence(tmp_path_factory) -> np.ndarray:
+    return _espeak(tmp_path_factory, SENTENCE)
+
+
+@pytest.fixture(scope="session")
+def short(tmp_path_factory) -> np.ndarray:
+    return _espeak(tmp_path_factory, SHORT)

@@ -9,6 +9,8 @@ as an audio track.
 For the shot detector's hard cases the whole picture can be dimmed (``brightness``), the texture
 can pan (a camera move), film grain can be added, and "flashes" can light up a few frames
 without changing the shot. :func:`write_dark_edit` uses them for a night-time edit.
+
+The audio track may also be given as samples (speech in a known span, say) instead of the tone.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def write_video(
     shot_colors: Sequence[tuple[int, int, int]] | None = None,
     frame_times: Sequence[float] | None = None,
     rotation: int = 0,
-    audio: bool = False,
+    audio: bool | np.ndarray = False,
+    audio_rate: int = 44100,
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     crf: int = 23,
@@ -87,6 +90,10 @@ def write_video(
     second. ``pix_fmt`` yuv444p allows odd sizes. ``codec`` is any FFmpeg encoder (``crf`` and
     ``preset`` apply to libx264 and libx265) and the container follows the extension of
     ``path``. Returns the events, with the exact frame times.
+
+    ``audio`` True adds a 440 Hz tone as long as the video; an array (float, [samples] or
+    [channels, samples] at ``audio_rate``, one or two channels) is the audio track itself, as
+    long as it is, in stereo AAC.
 
     ``brightness`` scales the whole picture (:func:`write_dark_edit` sets it), ``pan`` moves the texture by that
     many frame widths per second (a camera pan), ``grain`` adds Gaussian noise of that standard
@@ -123,8 +130,11 @@ def write_video(
         if rotation:
             stream.set_display_rotation(rotation)
         astream = None
-        if audio:
-            astream = container.add_stream("aac", rate=44100)
+        track = None if isinstance(audio, bool) else np.atleast_2d(np.asarray(audio, np.float32))
+        if track is not None and track.shape[0] == 1:
+            track = np.concatenate([track, track])
+        if track is not None or audio:
+            astream = container.add_stream("aac", rate=audio_rate if track is not None else 44100)
             astream.layout = "stereo"
         offset = np.zeros(2)
         for t in times:
@@ -155,7 +165,11 @@ def write_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-        if astream is not None:
+        if track is not None:
+            from v2m.media import encode_audio
+
+            encode_audio(container, astream, np.ascontiguousarray(track), audio_rate)
+        elif astream is not None:
             _write_tone(container, astream, float(times[-1]) + 1.0 / fps)
     finally:
         container.close()
@@ -254,3 +268,20 @@ def corpus_music(piece: str = "bach/bwv66.6", bpm: float = 96.0, seconds: float 
                      duration=duration).render(soundfont, sample_rate)
     onsets = np.unique(np.round([n.start for n in notes], 6))
     return CorpusMusic(rendered, sample_rate, onsets, f"{key.tonic.name} {key.mode}", bpm)
+
+
+def room_tone(seconds: float, level: float = 0.003, seed: int = 0, sample_rate: int = 44100) -> np.ndarray:
+    """Stereo room tone: brown-ish noise at about -50 dBFS."""
+    rng = np.random.default_rng(seed)
+    white = rng.normal(0.0, 1.0, (2, int(seconds * sample_rate)))
+    from scipy.signal import lfilter
+
+    tone = lfilter([1.0], [1.0, -0.95], white, axis=1)
+    return (level * tone / tone.std()).astype(np.float32)
+
+
+def place(track: np.ndarray, voice: np.ndarray, at: float, sample_rate: int = 44100) -> tuple[float, float]:
+    """Add ``voice`` to both channels of ``track`` from ``at`` seconds; its span in seconds."""
+    a = int(at * sample_rate)
+    track[:, a: a + len(voice)] += voice
+    return at, at + len(voice) / sample_rate

@@ -313,3 +313,53 @@ def test_fills_and_risers_before_a_new_section(edit):
     runs.append(run)
     riser = max(runs, key=len)
     assert len(riser) >= 8 and riser[-1].velocity > riser[0].velocity + 20  # a roll that rises
+
+
+SPEECH = (12.0, 22.0)  # an interview answer over the edit's middle
+
+
+def _starting(score, lo, hi, parts=None):
+    return [n for n in score.notes if lo <= n.start < hi and (parts is None or score.parts[n.part].name in parts)]
+
+
+def _far_from(score, span, margin=3.0):
+    """The notes starting more than ``margin`` seconds from ``span``, comparable between scores."""
+    return sorted((round(n.start, 6), round(n.end, 6), n.pitch, n.velocity, n.part) for n in score.notes
+                  if n.start < span[0] - margin or n.start > span[1] + margin)
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_the_arrangement_thins_under_speech(edit, style):
+    """Under speech: no melody, far fewer and softer notes, only downbeat kicks; away from it the
+    same score as without speech."""
+    plain = compose(edit, edit.duration, seed=2, style=style)
+    spoken = compose(edit, edit.duration, seed=2, style=style, speech=[SPEECH])
+    lo, hi = SPEECH[0] - 0.3, SPEECH[1] + 0.5
+    assert _starting(plain, lo, hi, {"melody"}) and not _starting(spoken, lo, hi, {"melody", "sparkle", "counter"})
+    assert not [n for n in spoken.notes_of("melody") if n.start < lo and n.end > lo + 0.01]  # none rings in
+    before, after = _starting(plain, *SPEECH), _starting(spoken, *SPEECH)
+    assert len(after) <= 0.6 * len(before), (len(before), len(after))
+    assert np.mean([n.velocity for n in after]) < np.mean([n.velocity for n in before]) - 5
+    drums = _starting(spoken, SPEECH[0] - 1.0, hi, {"drums"})
+    downbeats = _bar_lines(spoken)
+    assert all(n.pitch in (35, 36) and np.min(np.abs(downbeats - n.start)) < 0.06 for n in drums)
+    # the harmony holds its chords: at most one onset per pitch per chord, no faster than a beat
+    harmony = sorted(_starting(spoken, *SPEECH, {"harmony"}), key=lambda n: n.start)
+    onsets = np.unique(np.round([n.start for n in harmony], 3))
+    assert len(onsets) == 0 or np.diff(onsets).min(initial=9.0) >= 0.9 * 60 / spoken.grid.bpm
+    assert _far_from(spoken, SPEECH) == _far_from(plain, SPEECH)
+
+
+def test_no_speech_is_the_score_as_before_and_speech_is_deterministic(edit):
+    assert _midi_bytes(compose(edit, edit.duration, seed=4, speech=())) == _midi_bytes(compose(edit, edit.duration, seed=4))
+    a, b = (compose(edit, edit.duration, seed=4, speech=[(5.0, 9.0), SPEECH]) for _ in range(2))
+    assert _midi_bytes(a) == _midi_bytes(b)
+
+
+def test_the_composer_reads_speech_from_the_request(edit):
+    from v2m.models import get_generator
+    from v2m.models.base import GenerationRequest
+
+    composer = get_generator("composer")
+    score = composer.score(GenerationRequest(edit, edit.duration, seed=2, speech=(SPEECH,)))
+    assert score.notes_of("melody") and not _starting(score, *SPEECH, {"melody"})

@@ -35,6 +35,9 @@ class GenerationRequest:
     duration: float  # seconds of music wanted (the video's duration)
     controls: Controls = Controls()
     seed: int = 0
+    # (start, end) seconds where someone speaks in the video's own sound (analysis.speech); the
+    # composer writes thinner there, the mix ducks the music
+    speech: tuple[tuple[float, float], ...] = ()
     scratch: str | None = None  # a folder for temporary audio files (None: the system's)
 
 

@@ -28,7 +28,8 @@ class Composer:
         self.sample_rate = sample_rate
 
     def score(self, request: GenerationRequest) -> Score:
-        return compose(request.analysis, request.duration, request.controls, request.seed, style=self.style)
+        return compose(request.analysis, request.duration, request.controls, request.seed, style=self.style,
+                       speech=request.speech)
 
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
         score = self.score(request)

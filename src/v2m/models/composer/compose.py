@@ -21,6 +21,9 @@ function below, in this order; every choice is drawn from one seeded generator):
    the style's accent (a cymbal and kick, a timpani stroke).
 8. **Performance** (:func:`perform`): swing, micro-timing (the bass a little behind), velocity
    curves over each phrase, legato for winds and strings, the sustain pedal, expression swells.
+9. **Under speech** (:mod:`.dialogue`, only when ``speech`` spans are given): wherever someone
+   speaks, no melody, held chords, a long bass, no counter line, only soft downbeat kicks; the
+   music away from speech is unchanged.
 
 Controls: ``pitch`` transposes the pitched parts by ``12 * log2(weight)`` semitones (at most two
 octaves); ``loudness`` scales the dynamic range around the mean velocity; ``chroma`` thins (< 0.6:
@@ -38,6 +41,7 @@ import functools
 import json
 import math
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 
@@ -46,6 +50,7 @@ from ...controls import Controls
 from ...errors import V2MError
 from ...theory import Key, parse_key
 from . import parts as P
+from .dialogue import under_speech
 from .grid import BeatGrid, fit_grid
 from .harmony import Chord, bar_chords, choose_basses, phrase_degrees
 from .melody import Line, MelodyNote, make_motif, vary_rhythm, write_phrase
@@ -500,9 +505,11 @@ def _diatonic_shift(pitch: int, steps: int, key: Key) -> int:
 
 
 def compose(analysis: Analysis, duration: float, controls: Controls = Controls(), seed: int = 0,
-            style: str | None = None) -> Score:
+            style: str | None = None, speech: Sequence[tuple[float, float]] = ()) -> Score:
     """The score for ``analysis`` (see the module docstring); ``style`` names one of
-    :data:`.styles.STYLES` (default: chosen from the picture)."""
+    :data:`.styles.STYLES` (default: chosen from the picture); ``speech`` is the ``(start, end)``
+    seconds where someone speaks (:func:`v2m.analysis.speech.speech_spans`), which the
+    arrangement thins under (:func:`.dialogue.under_speech`)."""
     if style is not None and style not in STYLES:
         raise V2MError(f"unknown style {style!r}; choose one of {', '.join(STYLES)} (--style list)")
     rng = np.random.default_rng(seed)
@@ -539,6 +546,7 @@ def compose(analysis: Analysis, duration: float, controls: Controls = Controls()
     notes = hit_cuts(notes, parts, grid.times, cuts, importance, played, bars[-1].key, energy_at)
     shift_registers(notes, parts, bars, analysis.shots[:, 0], shot_registers(analysis, features))
     notes = _finish(notes, parts, bars, duration, shift, loud)
+    notes = under_speech(notes, parts, bars, chords, speech, duration)
     sections: list[tuple[int, float, float]] = []  # (shot, first bar line, next section's first bar line)
     for bar in bars:
         if not sections or sections[-1][0] != bar.section:
