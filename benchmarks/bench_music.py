@@ -173,7 +173,8 @@ def measure_piece(video: Video, path: str, generator) -> dict:
     music = generator.generate(request)
     t2 = time.perf_counter()
     sr = music.sample_rate
-    audio = finish_audio(music.audio, sr, int(round(analysis.duration * sr)))
+    audio = finish_audio(music.array(), sr, int(round(analysis.duration * sr)))
+    music.close()
     t3 = time.perf_counter()
     score = generator.score(request)  # the same score (seeded) as the one just rendered, for its notes
 

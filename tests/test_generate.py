@@ -319,3 +319,60 @@ def test_composer_statistics_are_learned_from_the_corpus():
     small = learn(chorales=2, tunes=5, log=lambda m: None)
     assert small.keys() == shipped.keys() and small["source"]["chorales"] == 2
     assert json.loads(json.dumps(small)) == small
+
+
+# --- stems --------------------------------------------------------------------------------------
+
+
+def test_stems_are_aligned_and_sum_to_the_mix_before_mastering(scene, analysis, tmp_path):
+    from v2m.models import GenerationRequest
+    from v2m.models.composer import Composer
+
+    r = generate(scene.path, str(tmp_path / "s.mp4"), seed=3, stems=True, midi=False, analysis=analysis)
+    folder = tmp_path / "s.stems"
+    parts = [p.name for p in compose(analysis, analysis.duration, seed=3).parts]
+    assert list(r.stems) == parts and sorted(os.listdir(folder)) == sorted(f"{p}.wav" for p in parts)
+    n = read_audio(r.wav, 44100).shape[1]
+    total = np.zeros((2, n), np.float64)
+    for part, path in r.stems.items():
+        with av.open(path) as c:
+            assert c.streams.audio[0].codec_context.name == "pcm_f32le"
+        audio = read_audio(path, 44100)
+        assert audio.shape == (2, n)  # sample-aligned with the mix and the video
+        total += audio
+    music = Composer().generate(GenerationRequest(analysis, analysis.duration, seed=3))
+    try:
+        premaster = music.array()
+    finally:
+        music.close()
+    assert np.abs(total - premaster).max() < 1e-5
+    # a second run replaces v2m's stems; a file of the same name that v2m did not write is left alone
+    from v2m.media import write_wav
+
+    write_wav(folder / f"{parts[0]}.wav", np.zeros((2, 100), np.float32), 44100)  # no v2m mark
+    before = (tmp_path / "s.mp4").read_bytes()
+    code = main(["generate", scene.path, "-o", str(tmp_path / "s.mp4"), "--stems", "--seed", "3", "-q"])
+    assert code == 1 and (tmp_path / "s.mp4").read_bytes() == before
+    assert read_audio(folder / f"{parts[0]}.wav", 44100).shape[1] == 100
+
+
+def test_stems_from_a_neural_model_are_refused_in_one_line(scene, tmp_path, capsys):
+    for model in ("diffv2m", "stad"):
+        code = main(["generate", scene.path, "-o", str(tmp_path / "n.mp4"), "--model", model, "--stems", "-q"])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1, err
+        assert "--stems" in err and "one mixed signal" in err and "composer" in err
+    with pytest.raises(Exception, match="one mixed signal"):
+        generate(scene.path, str(tmp_path / "n.mp4"), model="stad", stems=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_stems_of_a_part_scored_sit_where_it_sounds_in_the_video(scene, analysis, tmp_path):
+    r = generate(scene.path, str(tmp_path / "p.mp4"), seed=3, stems=True, midi=False, analysis=analysis,
+                 start=4.0, end=12.0)
+    n = read_audio(r.wav, 44100).shape[1]
+    for path in r.stems.values():
+        audio = read_audio(path, 44100)
+        assert audio.shape == (2, n)
+        assert not audio[:, : 4 * 44100].any() and not audio[:, 12 * 44100 :].any()
+    assert any(read_audio(path, 44100)[:, 4 * 44100 : 12 * 44100].any() for path in r.stems.values())

@@ -14,12 +14,13 @@ ROOT = Path(v2m.__file__).resolve().parent
 # Lowest first. A module may import its own layer and those below it.
 LAYERS = [
     ("errors", "version", "fsutil", "theory", "workers"),  # plain Python: errors, files, keys and scales, job pools
-    ("controls", "media", "weights", "loudness"),  # what users steer; media I/O; loading weights; audio meters
+    ("controls", "media", "weights", "loudness", "blocks"),  # what users steer; media I/O; loading weights;
+    # audio meters; audio read a block at a time
     ("analysis", "music"),  # per-second video timeline; music features
     ("models", "codecs", "render"),  # generators behind one interface; audio codecs; mixing
     ("data", "train"),  # datasets and training, beside the models
     ("evaluate",),
-    ("soundtrack",),  # `v2m generate`: analysis -> model -> render -> mux
+    ("provenance", "soundtrack"),  # what made the music; `v2m generate`: analysis -> model -> render -> mux
     ("cli", "__init__", "__main__", "app"),  # the user's entry points: the command line, the API, the web app
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -91,6 +91,14 @@ def test_mux_music_checks_the_music_length(tmp_path, monkeypatch):
         media.mux_music(src, tmp_path / "short.mkv", music, 44100)
     assert not (tmp_path / "short.mkv").exists() and _leftovers(tmp_path) == []
 
+    monkeypatch.undo()  # music in blocks is checked against the length it should have
+    blocks = (np.zeros((2, 10_000), np.float32) for _ in range(5))  # 50 000 samples: 1.13 s of 2 s
+    with pytest.raises(MediaError, match=r"music of 1\.1\d+ s instead of 2\.000 s"):
+        media.mux_music(src, tmp_path / "blocks.mkv", blocks, 44100, samples=2 * 44100)
+    media.mux_music(src, tmp_path / "blocks.mkv", (music[:, a : a + 30_000] for a in range(0, 2 * 44100, 30_000)),
+                    44100, samples=2 * 44100)
+    assert len(_frames(tmp_path / "blocks.mkv")) == 50 and _leftovers(tmp_path) == []
+
 
 # --- named pipes are refused at once ---------------------------------------------------------
 
@@ -231,3 +239,16 @@ def test_reduce_frame_bgr_matches_ffmpeg_conversion():
     assert ours.shape == ffmpeg.shape == (144, 256, 3)
     assert np.abs(ours - ffmpeg).mean() < 2.5
     assert np.abs(ours - ffmpeg).max() <= 8
+
+
+def test_audio_is_decoded_in_blocks_to_its_whole_resampled_length(tmp_path):
+    sr = 44100
+    x = np.zeros((2, 4 * sr), np.float32)
+    x[:, :: sr // 2] = 0.5
+    x[:, -10:] = 0.25  # the end survives the resampler's flush
+    media.write_wav(tmp_path / "x.wav", x, sr)
+    blocks = list(media.audio_blocks(tmp_path / "x.wav", 22050, size=10_000))
+    assert [b.shape[1] for b in blocks[:-1]] == [10_000] * 8 and blocks[-1].shape == (2, 8200)
+    whole = np.concatenate(blocks, axis=1)
+    assert np.array_equal(whole, media.read_audio(tmp_path / "x.wav", 22050))
+    assert np.abs(whole[:, -4:]).max() > 0.1

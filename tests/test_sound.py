@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from v2m.errors import V2MError
-from v2m.loudness import mono_loss
+from v2m.loudness import LoudnessMeter, mono_loss
 from v2m.models.cards import card
 from v2m.models.composer import sound
 from v2m.models.composer.grid import BeatGrid
@@ -156,6 +156,44 @@ def test_narrowing_an_anti_correlated_stem_to_the_limit():
     assert same is centred and one == 1.0
     silent = np.zeros((2, SR), np.float32)
     assert sound.narrow_for_mono(silent, SR)[0] is silent
+
+
+def _mid_side_power(stem: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    meter = LoudnessMeter(SR)
+    for a in range(0, stem.shape[1], 10_000):  # in blocks, as a part is rendered
+        block = stem[:, a : a + 10_000]
+        mid = block.mean(axis=0, dtype=np.float32)
+        meter.add(np.stack([mid, block[0] - mid]))
+    return tuple(meter.power())
+
+
+def test_the_narrowing_measured_block_by_block_is_the_narrowing_of_the_whole_stem():
+    """narrowing_factor finds from the mid and side power of the gating blocks what
+    narrow_for_mono finds from the whole stem, and narrowed() applies it the same way."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 0.1, (2, 3 * SR)).astype(np.float32)
+    for stem in (np.stack([x + 0.3 * y, -x + 0.3 * y]), np.stack([x + 0.1 * y, x - 0.1 * y]),
+                 np.stack([x, -x]), np.zeros((2, SR), np.float32)):
+        whole, factor = sound.narrow_for_mono(stem, SR)
+        streamed = sound.narrowing_factor(*_mid_side_power(stem))
+        assert streamed == pytest.approx(factor, abs=1e-4)
+        assert np.allclose(sound.narrowed(stem, streamed), whole, atol=1e-5)
+
+
+def test_rendered_stems_read_in_blocks_are_the_stems_and_their_sum_is_the_mix(strings_and_bass, tmp_path):
+    score, _, guarded = strings_and_bass
+    stems = score.render_stems(TIMGM6MB, SR, folder=str(tmp_path))
+    try:
+        assert stems.names == ["strings", "bass"] and stems.n == int(round(4.5 * SR))
+        assert os.listdir(tmp_path) == []  # anonymous temporary files: nothing to clean up after a crash
+        cut = [0, 12_345, 100_000, stems.n]
+        for name in stems.names:
+            pieces = [stems.read_part(name, a, z) for a, z in zip(cut, cut[1:])]
+            assert np.array_equal(np.concatenate(pieces, axis=1), guarded[name])
+        mix = stems.read(0, stems.n)
+        assert np.array_equal(mix, guarded["strings"] + guarded["bass"])
+    finally:
+        stems.close()
 
 
 # --- rooms --------------------------------------------------------------------------------------

@@ -78,11 +78,18 @@ def edit(tmp_path_factory):
 
 
 def _music(edit, style: str | None = None):
-    """Twelve seconds of the composer's music for a synthetic edit, in ``style``."""
+    """Twelve seconds of the composer's music for a synthetic edit, in ``style`` (its audio as one
+    array: the composer's own is read from its parts a block at a time)."""
+    import dataclasses
+
     from v2m.models import get_generator
     from v2m.models.base import GenerationRequest
 
-    return get_generator("composer", style=style).generate(GenerationRequest(edit, edit.duration, seed=1))
+    music = get_generator("composer", style=style).generate(GenerationRequest(edit, edit.duration, seed=1))
+    try:
+        return dataclasses.replace(music, audio=music.array())
+    finally:
+        music.close()
 
 
 @pytest.mark.parametrize("style", list(STYLES))

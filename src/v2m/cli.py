@@ -36,6 +36,7 @@ examples:
   v2m generate clip.mp4 --music-control pitch,2      an octave higher
   v2m generate clip.mp4 --video-control 2,-1,move,0.5   calm shot 2 (0-based)
   v2m generate clip.mp4 --mix 0.3 --key "D minor"    keep the original sound underneath, in D minor
+  v2m generate clip.mp4 --stems                      + clip_scored.stems/<part>.wav, one per part
   v2m generate clip.mp4 --start 0:12 --end 0:40      score 12-40 s only; the original sound elsewhere
   v2m generate videos/ -o scored/                    a folder, recursively
 
@@ -245,6 +246,9 @@ def _generate_parser(sub) -> None:
                    "'--style list' lists them")
     g.add_argument("--no-wav", action="store_true", help="do not write <name>.wav beside the video")
     g.add_argument("--no-midi", action="store_true", help="do not write the score as <name>.mid")
+    g.add_argument("--stems", action="store_true", help="also write <name>.stems/<part>.wav, each part of the "
+                   "composer's score alone (32-bit float, aligned with the video; they add up to the mix before "
+                   "its loudness and limiting)")
     g.add_argument("--device", default="auto", help="torch device for neural models")
     g.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
                    help="score only part i of n (0-based) of the sorted video list (e.g. a cluster array job)")
@@ -287,6 +291,9 @@ def cmd_generate(args) -> int:
     if ignored:
         print(f"v2m: warning: --model {model.name} does not use {', '.join(CONTROL_FLAGS[k] for k in ignored)}; "
               f"ignored", file=sys.stderr)
+    if args.stems and not model.stems:
+        raise V2MError(f"--stems: --model {model.name} makes one mixed signal, not parts; stems come from the "
+                       "composer (--model composer)")
     options = {name: getattr(args, flag.lstrip("-").replace("-", "_"))
                for m in MODELS.values() for name, flag in m.flags.items()}
     generator = load_generator(args.model, device=args.device, **options)  # its warnings printed once
@@ -297,8 +304,9 @@ def cmd_generate(args) -> int:
         try:
             done.append(generate(video, output_path(video, args.output, multiple, relative), model=args.model,
                                  controls=controls, seed=args.seed, mix=args.mix, lufs=args.lufs, plot=args.plot,
-                                 wav=not args.no_wav, midi=not args.no_midi, device=args.device,
-                                 generator=generator, start=args.start, end=args.end, fade=args.fade))
+                                 wav=not args.no_wav, midi=not args.no_midi, stems=args.stems,
+                                 device=args.device, generator=generator, start=args.start, end=args.end,
+                                 fade=args.fade))
         except V2MError as e:
             failed.append((e.path or video, e.message))
     if not args.quiet:

@@ -28,7 +28,7 @@ STALE_SECONDS = 24 * 3600  # a temporary file from another machine this old belo
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 _PART = re.compile(r"^\..*\.v2m-(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[^.]*\.part")
 # errno values that say "this output cannot be written here", as opposed to bugs
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENAMETOOLONG,
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENAMETOOLONG,
                  errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.EIO, errno.EMLINK}
 
 
@@ -116,7 +116,7 @@ def atomic_set(paths: Iterable[str | os.PathLike], suffixes: Iterable[str] | Non
         for current in paths:
             os.replace(temps.pop(current), current)
     except OSError as e:
-        if e.errno in _WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
+        if e.errno in WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
             raise OutputError(_target(temps, e.filename, current), e) from None
         raise
     except V2MError as e:  # a writer's error about our temporary file (or its own beside it) names the file
@@ -163,7 +163,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         else:
             staging.rename(path)
     except OSError as e:
-        if e.errno in _WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
+        if e.errno in WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
             raise OutputError(path, e) from None
         raise
     finally:

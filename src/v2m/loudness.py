@@ -1,6 +1,9 @@
 """Loudness and peak meters for float audio ``[channels, samples]``.
 
 - :func:`integrated_loudness`: ITU-R BS.1770 integrated loudness in LUFS, through pyloudnorm.
+- :class:`LoudnessMeter`: the same measurement fed block by block (the K-weighting filters'
+  state carried from block to block, the 400 ms gating blocks with 75 % overlap kept as their
+  mean squares only), for audio too long to hold; :func:`gated_loudness` applies the gates.
 - :func:`mono_loss`: how much quieter the fold-down ``(L + R) / 2`` is than the stereo signal,
   in LU. The fold-down is measured as dual mono (the same signal on both channels, as two
   speakers playing the mono mix), so a centred signal loses 0 LU and anti-phase content loses
@@ -40,6 +43,86 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
         audio = np.pad(audio, ((0, 0), (0, int(0.4 * sample_rate) - audio.shape[1] + 1)))
     # float32 keeps an hour of stereo audio at 1.3 GB per copy (the meter copies and filters)
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float32, copy=False)))
+
+
+BLOCK_SECONDS, OVERLAP = 0.4, 0.75  # BS.1770's gating blocks, as pyloudnorm's meter cuts them
+ABSOLUTE_GATE = -70.0  # LUFS
+RELATIVE_GATE = -10.0  # LU under the loudness of the blocks above the absolute gate
+
+
+def gated_loudness(power: np.ndarray) -> float:
+    """BS.1770's gated integrated loudness in LUFS from the channel-weighted mean square of each
+    gating block ``[blocks]`` (the sum of the channels' K-weighted mean squares): the blocks
+    above -70 LUFS, then those above that average less 10 LU, averaged; -inf when none pass."""
+    power = np.asarray(power, np.float64)
+    with np.errstate(divide="ignore"):
+        block = -0.691 + 10.0 * np.log10(power)
+    loud = block >= ABSOLUTE_GATE
+    if not loud.any():
+        return float("-inf")
+    relative = -0.691 + 10.0 * math.log10(power[loud].mean()) + RELATIVE_GATE
+    passed = (block > relative) & loud
+    if not passed.any():
+        return float("-inf")
+    return float(-0.691 + 10.0 * math.log10(power[passed].mean()))
+
+
+class LoudnessMeter:
+    """:func:`integrated_loudness` measured block by block: :meth:`add` consecutive blocks
+    ``[channels, k]`` of any lengths, then :meth:`integrated` (or :meth:`power`, the K-weighted
+    mean square of each channel in each gating block). The K-weighting is pyloudnorm's own pair
+    of biquads, run as second-order sections whose state passes from block to block; the gating
+    blocks are cut where pyloudnorm cuts them (the last ones shortened at the end of the signal,
+    as its slices are), so the result equals pyloudnorm's on the whole signal to float rounding.
+    Memory: one number per channel per 100 ms."""
+
+    def __init__(self, sample_rate: int, channels: int = 2):
+        from pyloudnorm import IIRfilter
+
+        self.sample_rate, self.channels, self.n = sample_rate, channels, 0
+        stages = (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),  # pyloudnorm's "K-weighting"
+                  IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+        sos = np.array([np.concatenate([f.b / f.a[0], f.a / f.a[0]]) for f in stages])
+        sos[0, :3] *= np.prod([f.passband_gain for f in stages])
+        self._sos = sos
+        self._state = np.zeros((len(stages), channels, 2))
+        self._energy = np.zeros(channels)  # of the K-weighted samples so far
+        self._lower: list[np.ndarray] = []  # the energy before each gating block's first sample ...
+        self._upper: list[np.ndarray] = []  # ... and before its end
+
+    def _bound(self, j: int, upper: bool) -> int:
+        step = 1.0 - OVERLAP
+        return int(BLOCK_SECONDS * (j * step + (1 if upper else 0)) * self.sample_rate)  # pyloudnorm's expression
+
+    def add(self, block: np.ndarray) -> None:
+        from scipy.signal import sosfilt
+
+        k = block.shape[1]
+        if k == 0:
+            return
+        weighted, self._state = sosfilt(self._sos, np.asarray(block, np.float64), axis=1, zi=self._state)
+        before = np.cumsum(np.square(weighted), axis=1)
+        before = np.concatenate([np.zeros((self.channels, 1)), before], axis=1)  # energy before each sample
+        for bounds, upper in ((self._lower, False), (self._upper, True)):
+            while (at := self._bound(len(bounds), upper) - self.n) < k:
+                bounds.append(self._energy + before[:, at])
+        self._energy = self._energy + before[:, k]
+        self.n += k
+
+    def power(self) -> np.ndarray:
+        """float64 ``[channels, gating blocks]``: each channel's K-weighted mean square in each."""
+        short = int(BLOCK_SECONDS * self.sample_rate) - self.n
+        if short > 0:  # as integrated_loudness pads a signal shorter than one gating block
+            self.add(np.zeros((self.channels, short + 1)))
+        seconds = self.n / self.sample_rate
+        count = int(np.round((seconds - BLOCK_SECONDS) / (BLOCK_SECONDS * (1.0 - OVERLAP)))) + 1
+        lower = np.array(self._lower[:count])
+        upper = np.array([self._upper[j] if j < len(self._upper) else self._energy for j in range(count)])
+        return ((upper - lower) / (BLOCK_SECONDS * self.sample_rate)).T
+
+    def integrated(self) -> float:
+        """The integrated loudness in LUFS of everything added (-inf for silence)."""
+        return gated_loudness(self.power().sum(axis=0))
 
 
 def mono_loss(audio: np.ndarray, sample_rate: int, stereo: float | None = None) -> float:

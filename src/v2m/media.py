@@ -16,13 +16,14 @@ beforehand to hold it (:func:`check_mux`), and checks the written file before it
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import queue
 import stat
 import threading
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import cv2
@@ -382,36 +383,82 @@ def read_comment(path: str | os.PathLike) -> str | None:
         return None
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0) -> np.ndarray:
-    """Decode an audio stream of any container to float32 ``[channels, samples]`` at ``sample_rate``."""
+def audio_blocks(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0,
+                 size: int = 441_000) -> Iterator[np.ndarray]:
+    """Decode an audio stream of any container to consecutive float32 blocks ``[channels, size]``
+    at ``sample_rate`` (the last one shorter), decoding as it goes: an hour of soundtrack is never
+    held. A file that cannot be decoded is one MediaError line (raised when iterated)."""
     path = os.fspath(path)
     _check_path(path)
     layout = {1: "mono", 2: "stereo"}[channels]
+    pending: list[np.ndarray] = []
+    held = 0
     try:
         with av.open(path, metadata_errors="ignore") as c:
             audio = _audio_stream(c, stream, path)
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-            chunks = []
-            for frame in c.decode(audio):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
+            frames = (out for frame in itertools.chain(c.decode(audio), [None])  # None: the resampler's flush
+                      for out in resampler.resample(frame))
+            for out in frames:
+                pending.append(out.to_ndarray().astype(np.float32, copy=False))
+                held += pending[-1].shape[1]
+                if held >= size:
+                    joined = np.concatenate(pending, axis=1)
+                    for start in range(0, held - size + 1, size):
+                        yield joined[:, start : start + size]
+                    rest = joined[:, held - held % size :]
+                    pending, held = ([rest] if rest.shape[1] else []), rest.shape[1]
     except av.error.FFmpegError as e:
         raise MediaError(f"audio cannot be decoded (FFmpeg: {_ffmpeg_reason(e)})", path) from None
+    if held:
+        yield np.concatenate(pending, axis=1)
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int, channels: int = 2, stream: int = 0) -> np.ndarray:
+    """Decode an audio stream of any container to float32 ``[channels, samples]`` at ``sample_rate``."""
+    chunks = list(audio_blocks(path, sample_rate, channels, stream))
     if not chunks:
         return np.zeros((channels, 0), np.float32)
-    return np.concatenate(chunks, axis=1).astype(np.float32)
+    return np.concatenate(chunks, axis=1)
 
 
-def _audio_frames(audio: np.ndarray, sample_rate: int, start_pts: int = 0, size: int = 1024):
-    for i in range(0, audio.shape[1], size):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i : i + size]), format="fltp",
-                                           layout="stereo" if audio.shape[0] == 2 else "mono")
-        frame.sample_rate = sample_rate
-        frame.pts = start_pts + i
-        frame.time_base = Fraction(1, sample_rate)
-        yield frame
+def _chunks(audio: np.ndarray | Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """An array, or consecutive blocks of one, as consecutive float32 blocks."""
+    if isinstance(audio, np.ndarray):
+        yield np.asarray(audio, np.float32)
+    else:
+        for block in audio:
+            yield np.asarray(block, np.float32)
+
+
+def _audio_frames(audio: np.ndarray | Iterable[np.ndarray], sample_rate: int, start_pts: int = 0,
+                  size: int = 1024, count: list[int] | None = None) -> Iterator[av.AudioFrame]:
+    """``audio`` (an array or consecutive blocks) as frames of ``size`` samples (the last one
+    shorter), their pts counted from ``start_pts``; ``count`` (a one-element list), when given,
+    holds the samples framed so far."""
+    done, pending = 0, None
+    for chunk in itertools.chain(_chunks(audio), [None]):
+        if chunk is not None:
+            pending = chunk if pending is None or not pending.shape[1] else np.concatenate([pending, chunk], axis=1)
+            if pending.shape[1] < size:
+                continue
+            usable = pending.shape[1] - pending.shape[1] % size
+        elif pending is None:
+            return
+        else:
+            usable = pending.shape[1]
+        for i in range(0, usable, size):
+            part = pending[:, i : min(usable, i + size)]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format="fltp",
+                                               layout="stereo" if part.shape[0] == 2 else "mono")
+            frame.sample_rate = sample_rate
+            frame.pts = start_pts + done
+            frame.time_base = Fraction(1, sample_rate)
+            done += part.shape[1]
+            if count is not None:
+                count[0] = done
+            yield frame
+        pending = pending[:, usable:]
 
 
 def encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
@@ -433,22 +480,32 @@ def quantize_pcm16(audio: np.ndarray) -> np.ndarray:
     return (_pcm16(audio) / 32768.0).astype(np.float32)
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comment: str | None = None) -> None:
-    """Write float audio ``[channels, samples]`` as 16-bit PCM WAV, atomically; ``comment`` goes
-    into its metadata (INFO ICMT)."""
+def write_wav(path: str | os.PathLike, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int,
+              comment: str | None = None, float32: bool = False) -> None:
+    """Write float audio ``[channels, samples]`` (an array, or consecutive blocks of one, written
+    as they come) as 16-bit PCM WAV, or with ``float32`` as 32-bit float WAV (every sample as it
+    is), atomically; ``comment`` goes into its metadata (INFO ICMT)."""
     with atomic_path(path, suffix=".wav") as tmp, av.open(tmp, "w", format="wav") as c:
         if comment:
             c.metadata["comment"] = comment
-        s = c.add_stream("pcm_s16le", rate=sample_rate)
-        s.layout = "stereo" if audio.shape[0] == 2 else "mono"
-        for i in range(0, audio.shape[1], 4096):
-            pcm = _pcm16(audio[:, i : i + 4096])
-            chunk = np.ascontiguousarray(pcm.T.reshape(1, -1))
-            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout=s.layout.name)
-            frame.sample_rate = sample_rate
-            frame.pts = i
-            for p in s.encode(frame):
-                c.mux(p)
+        s = None
+        pts = 0
+        for block in _chunks(audio):
+            if s is None:
+                s = c.add_stream("pcm_f32le" if float32 else "pcm_s16le", rate=sample_rate)
+                s.layout = "stereo" if block.shape[0] == 2 else "mono"
+            for i in range(0, block.shape[1], 4096):
+                pcm = block[:, i : i + 4096] if float32 else _pcm16(block[:, i : i + 4096])
+                chunk = np.ascontiguousarray(pcm.T.reshape(1, -1))
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt" if float32 else "s16", layout=s.layout.name)
+                frame.sample_rate = sample_rate
+                frame.pts = pts
+                pts += pcm.shape[1]
+                for p in s.encode(frame):
+                    c.mux(p)
+        if s is None:  # nothing at all: an empty stereo file
+            s = c.add_stream("pcm_f32le" if float32 else "pcm_s16le", rate=sample_rate)
+            s.layout = "stereo"
         for p in s.encode():
             c.mux(p)
 
@@ -608,11 +665,12 @@ def _verify_mux(video_path: str, written: str, out_path: str, audio_samples: int
         raise MediaError(f"the written file is broken ({'; '.join(problems)}); nothing was written", out_path)
 
 
-def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray, sample_rate: int,
-              bitrate: int = 192_000, start_time: float | None = None, comment: str | None = None,
-              metadata: dict[str, str] | None = None) -> None:
+def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio: np.ndarray | Iterable[np.ndarray],
+              sample_rate: int, bitrate: int = 192_000, start_time: float | None = None,
+              comment: str | None = None, metadata: dict[str, str] | None = None, samples: int | None = None) -> None:
     """Write ``out_path``: the first video stream of ``video_path`` copied packet for packet (no
-    re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame) as AAC.
+    re-encode) and ``audio`` (float ``[2, samples]``, starting at the first video frame; an array,
+    or consecutive blocks of one, encoded as the muxing reaches them, ``samples`` long in all) as AAC.
     Other streams of the input (its soundtrack, subtitles) are left out. ``start_time`` is the
     first video frame's time (from a probe already made; probed here when None); ``comment``
     and ``metadata`` (more tags, e.g. ``description``) go into the container's metadata. The written
@@ -624,20 +682,20 @@ def mux_music(video_path: str | os.PathLike, out_path: str | os.PathLike, audio:
     if start_time is None:
         with VideoReader(video_path) as reader:
             start_time = reader.info.start_time
-    audio = np.asarray(audio, np.float32)
     with atomic_path(out_path, suffix=ext) as tmp:
         try:
-            _write_mux(video_path, tmp, MUX_FORMATS[ext], audio, sample_rate, bitrate, start_time,
-                       {**(metadata or {}), **({"comment": comment} if comment else {})})
+            encoded = _write_mux(video_path, tmp, MUX_FORMATS[ext], audio, sample_rate, bitrate, start_time,
+                                 {**(metadata or {}), **({"comment": comment} if comment else {})})
         except av.error.FFmpegError as e:
             raise MediaError(f"cannot be written ({_ffmpeg_reason(e)})", out_path) from None
-        _verify_mux(video_path, tmp, out_path, audio.shape[1], sample_rate)
+        expected = audio.shape[1] if isinstance(audio, np.ndarray) else samples if samples is not None else encoded
+        _verify_mux(video_path, tmp, out_path, expected, sample_rate)  # the file's music against what was asked
 
 
-def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray, sample_rate: int, bitrate: int,
-               start: float, metadata: dict[str, str]) -> None:
+def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int,
+               bitrate: int, start: float, metadata: dict[str, str]) -> int:
     """The copy and encode of :func:`mux_music` into ``tmp`` (a ``fmt`` container), interleaved
-    by time."""
+    by time; returns the number of music samples encoded."""
     with av.open(video_path) as src, av.open(tmp, "w", format=fmt) as dst:
         dst.metadata.update(metadata)
         v_in = src.streams.video[0]
@@ -647,7 +705,8 @@ def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray, sample_ra
         a_out = dst.add_stream("aac", rate=sample_rate)
         a_out.layout = "stereo"
         a_out.bit_rate = bitrate
-        frames = _audio_frames(audio, sample_rate, start_pts=int(round(max(start, 0.0) * sample_rate)))
+        count = [0]
+        frames = _audio_frames(audio, sample_rate, start_pts=int(round(max(start, 0.0) * sample_rate)), count=count)
         audio_time, flushed = 0.0, False  # end of the music encoded so far; encoder flushed
 
         def mux_audio_until(t: float) -> None:
@@ -666,3 +725,4 @@ def _write_mux(video_path: str, tmp: str, fmt: str, audio: np.ndarray, sample_ra
             packet.stream = v_out
             dst.mux(packet)
         mux_audio_until(float("inf"))
+    return count[0]

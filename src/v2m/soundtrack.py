@@ -7,7 +7,14 @@ asked, loudness normalised, peak-limited, faded), then write, each atomically:
 - the video with its video stream copied packet for packet and the music as AAC;
 - ``<name>.wav`` beside it (16-bit PCM), and ``<name>.mid`` when the generator writes a score;
 - ``<name>.png``, the alignment picture, with ``plot=True``;
-- ``<name>.json``, what made the music (:mod:`v2m.provenance`), also in the video's metadata.
+- ``<name>.json``, what made the music (:mod:`v2m.provenance`), also in the video's metadata;
+- with ``stems=True`` (the composer only), ``<name>.stems/<part>.wav``: each part of the score
+  alone (32-bit float, the mono narrowing applied), sample-aligned with the video; the stems
+  add up to the mix before it is mastered (mixed with the original, faded, normalised, limited).
+
+The audio is made and finished a block at a time (:func:`v2m.render.finish_signal`), waiting
+between passes in temporary files beside the output, so memory does not grow with the length
+(a part scored with ``start``/``end`` is finished in memory, :func:`_score_span`).
 
 With ``start``/``end`` only that part of the video is scored; the original sound plays elsewhere.
 An input is never overwritten.
@@ -15,27 +22,32 @@ An input is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .analysis import AnalysisSettings, analyze_video
 from .analysis.timeline import Analysis
 from .controls import Controls
-from .errors import MediaError, V2MError
+from .errors import MediaError, OutputError, V2MError
 from .evaluate.metrics import cuts_on_beats
-from .fsutil import atomic_set, check_output, find_files, nothing_found, remove_stale_parts
-from .media import VIDEO_EXTENSIONS, check_mux, mux_extensions, mux_music, probe, read_audio, read_comment, write_wav
+from .fsutil import WRITE_ERRNOS, atomic_set, check_output, find_files, nothing_found, remove_stale_parts
+from .blocks import block_size
+from .media import (VIDEO_EXTENSIONS, audio_blocks, check_mux, mux_extensions, mux_music, probe, read_audio,
+                    read_comment, write_wav)
 from .models import GenerationRequest, get_generator
+from .models.cards import card
 from . import provenance
-from .render import finish_audio
+from .render import finish_audio, finish_signal
 from .render.audio import fit_length, limit
+from .render.plot import level_curve
 from .render.midi import delay
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
@@ -58,6 +70,7 @@ class Result:
     cuts_on_beats: float | None = None  # share of the scored cuts within 50 ms of a music beat (None: no cuts)
     provenance: str | None = None  # <name>.json: what made the music (v2m.provenance)
     span: tuple[float, float] | None = None  # the part scored (None: all of it)
+    stems: dict[str, str] = field(default_factory=dict)  # part name -> its WAV, with stems=True
 
 
 def output_path(source: str, output: str | None, multiple: bool, relative: str | None = None) -> str:
@@ -123,15 +136,29 @@ def _written_by_v2m(path: str) -> bool:
     return False
 
 
-def _check_outputs(out: str, sidecars: list[str]) -> None:
+def _check_outputs(out: str | None, sidecars: list[str]) -> None:
     """Before any work: every output can be written, and no file beside the video that v2m did
     not write (a video's own music ``x.wav``, a score) would be replaced."""
-    for path in (out, *sidecars):
+    for path in ([out] if out else []) + sidecars:
         check_output(path)
     for path in sidecars:
         if os.path.lexists(path) and not _written_by_v2m(path):
             raise V2MError("exists and was not written by v2m; it is left alone: choose another -o, or move the "
                            "file away", path)
+
+
+def stems_folder(out: str) -> str:
+    """Where ``stems=True`` puts the parts of the video ``out``: ``<name>.stems/`` beside it."""
+    return os.path.splitext(out)[0] + ".stems"
+
+
+def _scratch(out: str) -> str:
+    """The folder for the render's temporary files: the output's, or the nearest one above it
+    that exists (nothing is created before the outputs are)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def analyze_for(video: str, generator, device: str = "auto", progress: Progress | None = None) -> Analysis:
@@ -158,6 +185,7 @@ def generate(
     midi: bool = True,
     soundfont: str | None = None,
     style: str | None = None,
+    stems: bool = False,
     device: str = "auto",
     generator=None,
     analysis: Analysis | None = None,
@@ -171,7 +199,9 @@ def generate(
     (:func:`analyze_for` of this video and generator, already made) replaces the decode.
     ``progress(stage, fraction)`` hears each of :data:`STAGES` begin (and the analysis advance).
     ``start`` / ``end`` (seconds) score only that part of the video, the music faded in and out
-    over ``fade`` seconds there and the original sound kept elsewhere (:func:`_score_span`)."""
+    over ``fade`` seconds there and the original sound kept elsewhere (:func:`_score_span`).
+    ``stems``: also one WAV per part of the score (:func:`stems_folder`), for the models whose
+    card says they make parts (the composer)."""
     report = progress or (lambda stage, fraction: None)
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
@@ -182,11 +212,17 @@ def generate(
         raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
     if not (math.isfinite(fade) and fade >= 0):
         raise V2MError(f"--fade must be a number of seconds >= 0, got {fade}")
+    model_card = generator.card if generator is not None else card(model)
+    if stems and not model_card.stems:
+        raise V2MError(f"--stems: --model {model_card.name} makes one mixed signal, not parts; stems come from the "
+                       "composer (--model composer)")
     probe(video)  # a bad file gets its one-line error before any model loads
     check_mux(video, out)  # and so does an output container that cannot hold its video
     stem = os.path.splitext(out)[0]
     planned = {".wav": wav, ".mid": midi, ".png": plot, ".json": True}
     _check_outputs(out, [stem + ext for ext, wanted in planned.items() if wanted])
+    if stems:
+        check_output(stems_folder(out), folder=True)
     remove_stale_parts(os.path.dirname(os.path.abspath(out)))
     generator = generator or load_generator(model, checkpoint=checkpoint, device=device, soundfont=soundfont,
                                             style=style)
@@ -201,50 +237,107 @@ def generate(
         print(f"v2m: warning: {video}: has {len(part.shots)} shot(s), numbered 0-{len(part.shots) - 1}; the "
               f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
     report("music", 0.0)
-    music = generator.generate(GenerationRequest(part, part.duration, controls, seed))
+    scratch = _scratch(out)
+    with _temporary_audio(out):
+        music = generator.generate(GenerationRequest(part, part.duration, controls, seed, scratch=scratch))
+        try:
+            return _finish_and_write(video, out, music, analysis, part, span, generator, controls=controls,
+                                     seed=seed, mix=mix, lufs=lufs, fade=fade, wav=wav, midi=midi, plot=plot,
+                                     stems=stems, scratch=scratch, report=report)
+        finally:
+            music.close()
+
+
+@contextlib.contextmanager
+def _temporary_audio(out: str) -> Iterator[None]:
+    """A write the system refuses to the render's temporary files (no space left beside ``out``,
+    a file-size limit) as one line naming the output."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in WRITE_ERRNOS and not isinstance(e, FileNotFoundError):
+            raise OutputError(out, f"its temporary audio: {e.strerror or e}") from None
+        raise
+
+
+def _finish_and_write(video: str, out: str, music, analysis: Analysis, part: Analysis,
+                      span: tuple[float, float] | None, generator, *, controls: Controls, seed: int, mix: float,
+                      lufs: float, fade: float, wav: bool, midi: bool, plot: bool, stems: bool, scratch: str,
+                      report: Progress) -> Result:
+    """The rest of :func:`generate` once the music is made: the finish and every file."""
+    stem = os.path.splitext(out)[0]
+    parts = music.audio.names if stems else []  # a Stems: the model card said so
+    stem_paths = {name: os.path.join(stems_folder(out), f"{name}.wav") for name in parts}
+    _check_outputs(None, list(stem_paths.values()))  # the part names are known now, before anything is written
     report("render", 0.0)
     sr = music.sample_rate
     n = int(round(analysis.duration * sr))
-    original = None
-    if mix > 0 or span is not None:
-        if analysis.meta["probe"]["has_audio"]:
-            original = read_audio(video, sr, channels=2)
-        elif mix > 0:
-            print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
+    has_audio = analysis.meta["probe"]["has_audio"]
+    if mix > 0 and not has_audio:
+        print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
     offset = 0.0 if span is None else span[0]
+    finished = None
     if span is None:
-        audio = finish_audio(music.audio, sr, n, target_lufs=lufs, underneath=original, mix=mix)
+        # The place for a per-sample gain on the music (ducking under speech): music_gain= here and in
+        # _score_span's finish_audio, a function (first sample, count) -> float32 gains.
+        underneath = audio_blocks(video, sr, channels=2) if mix > 0 and has_audio else None
+        finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
+                                 folder=scratch)
+        audio, level = finished.blocks, finished.level
     else:
-        audio = _score_span(music.audio, sr, n, span, original, mix=mix, lufs=lufs, fade=fade)
-    beats, downbeats = music.beats + offset, music.downbeats + offset
-    score = None if music.midi is None else delay(music.midi, offset)
-    rec = provenance.record(source=video, model=generator.name, generator=generator, info=music.info, seed=seed,
-                            controls=controls, span=span, duration=analysis.duration, mix=mix, lufs=lufs)
-    mark = provenance.summary(rec)
+        original = read_audio(video, sr, channels=2) if has_audio else None
+        whole = _score_span(music.array(), sr, n, span, original, mix=mix, lufs=lufs, fade=fade)
+        audio, level = (lambda: [whole]), level_curve(whole, sr)
+    try:
+        beats, downbeats = music.beats + offset, music.downbeats + offset
+        score = None if music.midi is None else delay(music.midi, offset)
+        rec = provenance.record(source=video, model=generator.name, generator=generator, info=music.info, seed=seed,
+                                controls=controls, span=span, duration=analysis.duration, mix=mix, lufs=lufs)
+        mark = provenance.summary(rec)
 
-    wav_path = stem + ".wav" if wav else None
-    midi_path = stem + ".mid" if midi and score is not None else None
-    plot_path = stem + ".png" if plot else None
-    json_path = stem + ".json"
-    report("mux", 0.0)
-    # One set, renamed into place together at the end, the video last: a killed run leaves
-    # neither a video without its WAV and MIDI nor new sidecars beside an old video.
-    with atomic_set([p for p in (wav_path, midi_path, plot_path) if p] + [json_path, out]) as temp:
-        if wav_path:
-            write_wav(temp[wav_path], audio, sr, comment=mark)
-        if midi_path:
-            score.save(temp[midi_path])
-        if plot_path:
-            from .render.plot import alignment_plot
+        wav_path = stem + ".wav" if wav else None
+        midi_path = stem + ".mid" if midi and score is not None else None
+        plot_path = stem + ".png" if plot else None
+        json_path = stem + ".json"
+        report("mux", 0.0)
+        # One set, renamed into place together at the end, the video last: a killed run leaves
+        # neither a video without its WAV and MIDI nor new sidecars beside an old video.
+        written = [p for p in (wav_path, midi_path, plot_path) if p] + list(stem_paths.values()) + [json_path, out]
+        with atomic_set(written) as temp:
+            if wav_path:
+                write_wav(temp[wav_path], audio(), sr, comment=mark)
+            for name, path in stem_paths.items():
+                write_wav(temp[path], _aligned(music.audio, name, int(round(offset * sr)), n), sr, comment=mark,
+                          float32=True)
+            if midi_path:
+                score.save(temp[midi_path])
+            if plot_path:
+                from .render.plot import alignment_plot
 
-            title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
-            alignment_plot(temp[plot_path], analysis, beats, downbeats, title=title, audio=audio, sample_rate=sr)
-        provenance.write(temp[json_path], rec)
-        mux_music(video, temp[out], audio, sr, start_time=analysis.meta["probe"]["start_time"], comment=mark,
-                  metadata={"description": json.dumps(rec, separators=(",", ":"))})
+                title = f"{os.path.basename(video)} - {generator.name}: {generator.card.describe(music.info)}"
+                alignment_plot(temp[plot_path], analysis, beats, downbeats, title=title, level=level, sample_rate=sr)
+            provenance.write(temp[json_path], rec)
+            mux_music(video, temp[out], audio(), sr, start_time=analysis.meta["probe"]["start_time"], comment=mark,
+                      metadata={"description": json.dumps(rec, separators=(",", ":"))}, samples=n)
+    finally:
+        if finished is not None:
+            finished.close()
     return Result(source=video, video=out, wav=wav_path, midi=midi_path, plot=plot_path, provenance=json_path,
                   duration=analysis.duration, info=music.info, span=span,
-                  cuts_on_beats=_share_of_cuts_on_beats(part.cut_times, music.beats))
+                  cuts_on_beats=_share_of_cuts_on_beats(part.cut_times, music.beats), stems=stem_paths)
+
+
+def _aligned(stems, name: str, offset: int, n: int):
+    """Part ``name`` of ``stems`` in consecutive blocks, placed ``offset`` samples into the video and
+    padded with silence to its ``n`` samples (the scored part of a video scored in part)."""
+    size = block_size(stems.sample_rate)
+    for a in range(0, n, size):
+        z = min(n, a + size)
+        lo, hi = max(a, offset), min(z, offset + stems.n)
+        block = np.zeros((2, z - a), np.float32)
+        if hi > lo:
+            block[:, lo - a : hi - a] = stems.read_part(name, lo - offset, hi - offset)
+        yield block
 
 
 def parse_time(text: str) -> float:

@@ -86,6 +86,7 @@ class ModelCard:
     options: type  # its options dataclass
     controls: tuple[str, ...]  # of CONTROL_KINDS
     describe: Callable[[dict], str]  # GeneratedMusic.info -> one line on what it made
+    stems: bool = False  # whether its music comes as parts (the composer's Stems), for --stems
 
     @property
     def flags(self) -> dict[str, str]:
@@ -132,7 +133,7 @@ def _stad_summary(info: dict) -> str:
 
 MODELS: dict[str, ModelCard] = {
     "composer": ModelCard("composer", "the offline composer (default): no network, no GPU", ComposerOptions,
-                          ("music", "video", "tempo", "key"), _composer_summary),
+                          ("music", "video", "tempo", "key"), _composer_summary, stems=True),
     "diffv2m": ModelCard("diffv2m", "Diff-V2M (AAAI 2026): a latent diffusion model", DiffV2MOptions, (),
                          _diffv2m_summary),
     "stad": ModelCard("stad", "ControllableV2M (ACM MM 2025): a MusicGen language model on shots and objects",

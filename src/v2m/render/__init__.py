@@ -1,5 +1,7 @@
-"""From generated music to the finished file: loudness, fades, mixing, and the alignment picture."""
+"""From generated music to the finished file: loudness, fades, mixing (a block at a time), and the
+alignment picture."""
 
-from .audio import finish_audio, fit_length, integrated_loudness
+from ..loudness import integrated_loudness
+from .audio import Finished, finish_audio, finish_signal, fit_length
 
-__all__ = ["finish_audio", "fit_length", "integrated_loudness"]
+__all__ = ["Finished", "finish_audio", "finish_signal", "fit_length", "integrated_loudness"]

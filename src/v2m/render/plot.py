@@ -9,10 +9,24 @@ from ..fsutil import atomic_path
 from ..version import WRITER
 
 
+LEVEL_RATE = 20  # values per second of the level curve
+
+
+def level_curve(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """float32 ``[frames]``: the largest mean of the channels' absolute values in each
+    1/:data:`LEVEL_RATE` s of ``audio`` (a last partial frame left out). Blocks cut at whole
+    frames (:func:`v2m.blocks.block_size`) give the curve of their concatenation."""
+    hop = max(1, sample_rate // LEVEL_RATE)
+    frames = audio.shape[1] // hop
+    mono = np.abs(audio[:, : frames * hop]).mean(axis=0)
+    return mono.reshape(frames, hop).max(axis=1).astype(np.float32)
+
+
 def alignment_plot(path: str, analysis: Analysis, beats: np.ndarray, downbeats: np.ndarray,
-                   title: str = "", audio: np.ndarray | None = None, sample_rate: int = 44100) -> None:
+                   title: str = "", level: np.ndarray | None = None, sample_rate: int = 44100) -> None:
     """Write a PNG: shots as bands, cuts as lines, visual beats as stems (height = strength),
-    motion as a curve, the music's beats and downbeats as ticks, and the music's loudness."""
+    motion as a curve, the music's beats and downbeats as ticks, and the music's level
+    (``level``: :func:`level_curve` of the music at ``sample_rate``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,13 +50,10 @@ def alignment_plot(path: str, analysis: Analysis, beats: np.ndarray, downbeats: 
     ax_v.set_yticks([])
     ax_v.set_title(title or "picture and music on one time axis", loc="left", fontsize=10)
 
-    if audio is not None and audio.size:
-        hop = max(1, sample_rate // 20)
-        mono = np.abs(audio).mean(axis=0)
-        frames = len(mono) // hop
-        env = mono[: frames * hop].reshape(frames, hop).max(axis=1)
-        ax_m.fill_between(np.arange(frames) * hop / sample_rate, 0, env / (env.max() + 1e-9), color="#d9d9d9",
-                          lw=0, label="music level")
+    if level is not None and level.size:
+        hop = max(1, sample_rate // LEVEL_RATE)
+        ax_m.fill_between(np.arange(len(level)) * hop / sample_rate, 0, level / (level.max() + 1e-9),
+                          color="#d9d9d9", lw=0, label="music level")
     ax_m.vlines(beats, 0, 0.55, color="#31a354", lw=1, label="music beat")
     ax_m.vlines(downbeats, 0, 1.0, color="#006d2c", lw=2, label="downbeat")
     for c in analysis.cut_times:

@@ -8,12 +8,14 @@ from __future__ import annotations
 from ..base import GeneratedMusic, GenerationRequest
 from ..cards import MODELS, ComposerOptions
 from .compose import compose
-from .score import Score
+from .score import Score, Stems
 from .sound import choose_soundfont, find_soundfont
 
 
 class Composer:
-    """The default generator: runs offline on a CPU; writes a MIDI score with its audio."""
+    """The default generator: runs offline on a CPU; writes a MIDI score with its audio, which
+    is the score's :class:`Stems` (each part in a temporary file in the request's ``scratch``
+    folder; the caller closes the music when done)."""
 
     card = MODELS["composer"]
     name = card.name
@@ -31,7 +33,7 @@ class Composer:
 
     def generate(self, request: GenerationRequest) -> GeneratedMusic:
         score = self.score(request)
-        audio = score.render(self.soundfont, self.sample_rate)
+        audio = score.render_stems(self.soundfont, self.sample_rate, folder=request.scratch)
         grid = score.grid
         inside = (grid.times >= 0) & (grid.times <= request.duration)
         return GeneratedMusic(
@@ -44,4 +46,4 @@ class Composer:
         )
 
 
-__all__ = ["Composer", "Score", "compose", "find_soundfont"]
+__all__ = ["Composer", "Score", "Stems", "compose", "find_soundfont"]

@@ -8,10 +8,13 @@ line, at or before the video's start; a marker ``video start`` shows where the v
 Controller events (:class:`Control`: the sustain pedal, expression, modulation ...) go into
 the MIDI file on their part's track and into the render between the notes.
 
-Rendering (:meth:`Score.render_parts`) plays each part on its own FluidSynth synth, in stereo,
-panned, in the score's :class:`~.sound.Room`, through the soundfont :mod:`.sound` chooses; a
-pitched part that would lose more than 3 LU played in mono is narrowed until it does not.
-:meth:`Score.render` is the sum of those stems.
+Rendering (:meth:`Score.render_stems`) plays each part on its own FluidSynth synth, in stereo,
+panned, in the score's :class:`~.sound.Room`, through the soundfont :mod:`.sound` chooses, a
+block at a time into a temporary file (:class:`v2m.blocks.Spool`), measuring its mid and side
+loudness on the way; a pitched part that would lose more than 3 LU played in mono is narrowed
+until it does not, as it is read back. :class:`Stems` reads the parts and their sum (the mix)
+at any range, so no full-length copy is held; :meth:`Score.render_parts` and
+:meth:`Score.render` are the same as arrays.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...blocks import Spool, block_size
+from ...loudness import LoudnessMeter
 from ...workers import usable_cores
 from .grid import BeatGrid
-from .sound import MAX_MONO_LOSS, ROOMS, Room, find_soundfont, narrow_for_mono, open_synth
+from .sound import MAX_MONO_LOSS, ROOMS, Room, find_soundfont, narrowed, narrowing_factor, open_synth
 from ...theory import Key
 
 TICKS_PER_BEAT = 480
@@ -131,47 +136,77 @@ class Score:
 
     # --- audio --------------------------------------------------------------------------
 
-    def render_parts(self, soundfont: str, sample_rate: int = 44100,
-                     max_mono_loss: float | None = MAX_MONO_LOSS) -> dict[str, np.ndarray]:
-        """Each part alone: part name -> stereo float32 ``[2, round(duration * sample_rate)]``,
-        all sample-aligned. Each part plays on its own synth (so nothing of one part, its reverb
-        tail included, leaks into another's stem), the parts on as many threads as there are
-        usable cores. A pitched part whose fold-down would lose more than ``max_mono_loss`` LU is
-        narrowed (:func:`.sound.narrow_for_mono`; None: never); ``info["narrowed"]`` then maps
-        its name to the factor its side signal was scaled by."""
+    def render_stems(self, soundfont: str, sample_rate: int = 44100, max_mono_loss: float | None = MAX_MONO_LOSS,
+                     folder: str | None = None) -> "Stems":
+        """Each part alone, in a temporary file in ``folder`` (None: the system's temporary
+        folder): :class:`Stems`, ``round(duration * sample_rate)`` samples, all sample-aligned.
+        Each part plays on its own synth (so nothing of one part, its reverb tail included,
+        leaks into another's stem), the parts on as many threads as there are usable cores. A
+        pitched part whose fold-down would lose more than ``max_mono_loss`` LU is narrowed
+        (:func:`.sound.narrowing_factor`, measured as it is rendered; None: never);
+        ``info["narrowed"]`` then maps its name to the factor its side signal is scaled by."""
         names = [p.name for p in self.parts]
         if len(set(names)) != len(names):
             raise ValueError(f"part names repeat: {names}")
+        spools: list[Spool] = []
 
-        def stem(index: int, synth: tuple[object, int]) -> tuple[np.ndarray, float]:
-            audio = self._play_part(index, *synth, sample_rate)
+        def stem(index: int, synth: tuple[object, int]) -> float:
+            meter = LoudnessMeter(sample_rate)
+            spool = spools[index]
+
+            def sink(block: np.ndarray) -> None:
+                spool.write(block)
+                mid = block.mean(axis=0, dtype=np.float32)
+                meter.add(np.stack([mid, block[0] - mid]))
+
+            self._play_part(index, *synth, sample_rate, sink)
             if max_mono_loss is None or self.parts[index].is_drum:
-                return audio, 1.0
-            return narrow_for_mono(audio, sample_rate, max_mono_loss)
+                return 1.0
+            power = meter.power()
+            return narrowing_factor(power[0], power[1], max_mono_loss)
 
-        with contextlib.ExitStack() as stack:
-            # Made one after another, here: the first synth of a process sets up tables that all
-            # synths share, and one made at the same time on another thread would find them half
-            # done. Loading is quick (dynamic sample loading); the samples are read as each part
-            # selects its preset, on its own thread.
-            synths = [stack.enter_context(open_synth(soundfont, sample_rate, self.room)) for _ in self.parts]
-            with ThreadPoolExecutor(max(1, min(len(self.parts), usable_cores()))) as pool:
-                stems = list(pool.map(stem, range(len(self.parts)), synths))  # FluidSynth, the meters: GIL-free
-        self.info["narrowed"] = {name: round(factor, 3) for name, (_, factor) in zip(names, stems) if factor < 1.0}
-        return {name: audio for name, (audio, _) in zip(names, stems)}
+        try:
+            spools.extend(Spool(2, folder) for _ in self.parts)
+            with contextlib.ExitStack() as stack:
+                # Made one after another, here: the first synth of a process sets up tables that
+                # all synths share, and one made at the same time on another thread would find
+                # them half done. Loading is quick (dynamic sample loading); the samples are read
+                # as each part selects its preset, on its own thread.
+                synths = [stack.enter_context(open_synth(soundfont, sample_rate, self.room)) for _ in self.parts]
+                with ThreadPoolExecutor(max(1, min(len(self.parts), usable_cores()))) as pool:
+                    factors = list(pool.map(stem, range(len(self.parts)), synths))  # FluidSynth, filters: GIL-free
+        except BaseException:
+            for spool in spools:
+                spool.close()
+            raise
+        self.info["narrowed"] = {name: round(f, 3) for name, f in zip(names, factors) if f < 1.0}
+        return Stems(names, spools, factors, sample_rate, int(round(self.duration * sample_rate)))
+
+    def render_parts(self, soundfont: str, sample_rate: int = 44100,
+                     max_mono_loss: float | None = MAX_MONO_LOSS) -> dict[str, np.ndarray]:
+        """:meth:`render_stems` as arrays: part name -> stereo float32 ``[2, round(duration *
+        sample_rate)]``."""
+        stems = self.render_stems(soundfont, sample_rate, max_mono_loss)
+        try:
+            return {name: stems.read_part(name, 0, stems.n) for name in stems.names}
+        finally:
+            stems.close()
 
     def render(self, soundfont: str, sample_rate: int = 44100) -> np.ndarray:
         """Stereo float32 audio ``[2, round(duration * sample_rate)]``: the sum of
         :meth:`render_parts`, in the parts' order."""
-        total = np.zeros((2, int(round(self.duration * sample_rate))), np.float32)
-        for audio in self.render_parts(soundfont, sample_rate).values():
-            total += audio
-        return total
+        stems = self.render_stems(soundfont, sample_rate)
+        try:
+            return stems.read(0, stems.n)
+        finally:
+            stems.close()
 
-    def _play_part(self, index: int, synth, sfid: int, sample_rate: int) -> np.ndarray:
+    def _play_part(self, index: int, synth, sfid: int, sample_rate: int, sink) -> None:
         """Part ``index`` alone on ``synth`` (its own): its notes and controller events in time
-        order (at one instant: note-offs, then controller changes, then note-ons). Until its first
-        event a part is silent, and that stretch is not played (a late entry costs nothing)."""
+        order (at one instant: note-offs, then controller changes, then note-ons), handed to
+        ``sink`` in consecutive stereo float32 blocks of at most :func:`v2m.blocks.block_size`
+        from the first sample to the last. Until its first event a part is silent, and that
+        stretch is not played (a late entry costs nothing)."""
         part = self.parts[index]
         ch = part.channel
         events = [(max(0.0, n.end), 0, "off", n.pitch, 0) for n in self.notes if n.part == index]
@@ -179,19 +214,40 @@ class Score:
         events += [(max(0.0, n.start), 2, "on", n.pitch, n.velocity) for n in self.notes if n.part == index]
         events.sort(key=lambda e: e[:2])  # stable: controller changes at one instant keep their order
         total = int(round(self.duration * sample_rate))
-        out = np.zeros((2, total), np.float32)
+        size = block_size(sample_rate)
+        pending: list[np.ndarray] = []  # played since the last block went out
+        held = 0
+
+        def emit(chunk: np.ndarray, last: bool = False) -> None:
+            nonlocal held
+            pending.append(chunk)
+            held += chunk.shape[1]
+            while held >= size or (last and held):
+                joined = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
+                sink(joined[:, :size])
+                rest = joined[:, size:]
+                pending[:] = [rest] if rest.shape[1] else []
+                held = rest.shape[1]
+
+        def silence(count: int) -> None:
+            for start in range(0, count, size):
+                emit(np.zeros((2, min(size, count - start)), np.float32))
+
         if not events:
-            return out
+            silence(total)
+            emit(np.zeros((2, 0), np.float32), last=True)
+            return
         synth.program_select(ch, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program)
         synth.cc(ch, 10, part.pan)
         synth.cc(ch, 91, part.reverb)
         pos = min(total, int(round(events[0][0] * sample_rate)))
+        silence(pos)
 
         def render_until(at: int) -> None:
             nonlocal pos
-            while pos < at:  # in blocks of at most 10 s: no full-length int16 copy
-                n = min(at - pos, 10 * sample_rate)
-                out[:, pos : pos + n] = synth.get_samples(n).reshape(-1, 2).T * np.float32(1 / 32768)
+            while pos < at:  # in blocks of at most one block
+                n = min(at - pos, size)
+                emit(synth.get_samples(n).reshape(-1, 2).T * np.float32(1 / 32768))
                 pos += n
 
         for t, _, kind, a, b in events:
@@ -203,7 +259,36 @@ class Score:
             else:
                 synth.cc(ch, a, b)
         render_until(total)
-        return out
+        emit(np.zeros((2, 0), np.float32), last=True)
+
+
+class Stems:
+    """A score's parts rendered (:meth:`Score.render_stems`): ``names`` in the score's order,
+    each ``n`` samples at ``sample_rate`` in a temporary file, narrowed by its factor (see
+    :func:`.sound.narrowed`) as it is read. A signal (:mod:`v2m.blocks`): :meth:`read` is the
+    mix, the sum of the parts in their order, so the stems add up to it exactly. Close it to
+    free the files."""
+
+    channels = 2
+
+    def __init__(self, names: list[str], spools: list[Spool], factors: list[float], sample_rate: int, n: int):
+        self.names, self.factors, self.sample_rate, self.n = names, factors, sample_rate, n
+        self._spools = dict(zip(names, spools))
+        self._factors = dict(zip(names, factors))
+
+    def read_part(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` of part ``name``, narrowed."""
+        return narrowed(self._spools[name].read(start, stop), self._factors[name])
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        total = np.zeros((2, stop - start), np.float32)
+        for name in self.names:
+            total += self.read_part(name, start, stop)
+        return total
+
+    def close(self) -> None:
+        for spool in self._spools.values():
+            spool.close()
 
 
 def _track(name: str, events: list) -> "object":
@@ -226,4 +311,4 @@ def _midi_key_name(key: Key) -> str:
     return ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[key.tonic]
 
 
-__all__ = ["DRUM_CHANNEL", "Control", "Note", "Part", "Room", "Score", "find_soundfont"]
+__all__ = ["DRUM_CHANNEL", "Control", "Note", "Part", "Room", "Score", "Stems", "find_soundfont"]

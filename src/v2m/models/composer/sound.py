@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import V2MError
-from ...loudness import integrated_loudness, mono_loss
+from ...loudness import gated_loudness, integrated_loudness, mono_loss
 
 MUSESCORE_GENERAL = (
     "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",  # the file musescore-general-soundfont installs
@@ -179,3 +179,40 @@ def narrow_for_mono(stem: np.ndarray, sample_rate: int, max_loss: float = MAX_MO
         if loss <= max_loss:
             return narrowed, factor
     return np.stack([mid, mid]), 0.0
+
+
+def narrowing_factor(mid_power: np.ndarray, side_power: np.ndarray, max_loss: float = MAX_MONO_LOSS) -> float:
+    """The factor :func:`narrow_for_mono` finds, from the K-weighted mean squares of a stem's mid
+    ``M = (L + R) / 2`` and side ``S = L - M`` in each gating block
+    (:meth:`v2m.loudness.LoudnessMeter.power` of ``[M, S]``), so that a stem rendered in blocks
+    need not be held: ``L = M + kS`` and ``R = M - kS`` have ``2M^2 + 2k^2 S^2`` as their summed
+    power after the (linear) K-weighting, in every gating block, which gives the loudness of every
+    narrowing without the audio. The same steps as :func:`narrow_for_mono`, the same factor (to
+    float rounding): 1.0 for a stem that loses at most ``max_loss``, a silent one or one whose
+    fold-down is silent; 0.0 where a few rounds do not get within it (the stem becomes its
+    fold-down)."""
+    mid_power, side_power = np.asarray(mid_power, np.float64), np.asarray(side_power, np.float64)
+    stereo = gated_loudness(2 * mid_power + 2 * side_power)
+    mono = gated_loudness(2 * mid_power)  # the dual-mono fold-down: the same for every factor
+    if not math.isfinite(stereo) or not math.isfinite(mono) or stereo - mono <= max_loss:
+        return 1.0
+    loss, factor = stereo - mono, 1.0
+    for _ in range(4):
+        ratio = (10 ** (loss / 10) - 1) / factor**2
+        factor = math.sqrt((10 ** ((max_loss - 0.02) / 10) - 1) / ratio)
+        loss = gated_loudness(2 * mid_power + 2 * factor**2 * side_power) - mono
+        if loss <= max_loss:
+            return factor
+    return 0.0
+
+
+def narrowed(stem: np.ndarray, factor: float) -> np.ndarray:
+    """``stem`` ``[2, k]`` with its side signal scaled by ``factor`` as :func:`narrow_for_mono`
+    scales it (1.0: the same array; 0.0: its fold-down on both channels)."""
+    if factor == 1.0:
+        return stem
+    mid = stem.mean(axis=0, dtype=np.float32)
+    if factor == 0.0:
+        return np.stack([mid, mid])
+    side = stem[0] - mid
+    return np.stack([mid + np.float32(factor) * side, mid - np.float32(factor) * side])
