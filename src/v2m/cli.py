@@ -38,6 +38,7 @@ examples:
   v2m generate clip.mp4 --mix 0.3 --key "D minor"    keep the original sound underneath, in D minor
   v2m generate clip.mp4 --stems                      + clip_scored.stems/<part>.wav, one per part
   v2m generate clip.mp4 --start 0:12 --end 0:40      score 12-40 s only; the original sound elsewhere
+  v2m generate vlog.mp4 --keep-speech                keep the voices; the music dips under them
   v2m generate videos/ -o scored/                    a folder, recursively
 
 Beside the video: <name>.wav (the soundtrack), <name>.mid (the score, with the tempo map, for
@@ -228,8 +229,14 @@ def _generate_parser(sub) -> None:
     g.add_argument("--key", metavar="KEY", help="key, e.g. 'D minor', 'F# major' (default: from the colours)")
     g.add_argument("--seed", type=_seed, default=0, help="random seed (0); the same seed gives the same music")
     g = gen.add_argument_group("output")
-    g.add_argument("--mix", type=_finite, default=0.0, metavar="LEVEL",
-                   help="keep the original soundtrack underneath at this gain relative to the music (0 = replace)")
+    g.add_argument("--mix", type=_finite, default=None, metavar="LEVEL",
+                   help="keep the original soundtrack underneath at this gain relative to the music (default 0: "
+                        "replace it; 1 with --keep-speech)")
+    g.add_argument("--keep-speech", action="store_true",
+                   help="keep the original soundtrack and duck the music wherever someone speaks in it (Silero "
+                        "VAD); the composer also writes thinner there")
+    g.add_argument("--duck", type=_finite, default=-12.0, metavar="DB",
+                   help="with --keep-speech: how far the music dips under speech (-12 dB)")
     g.add_argument("--lufs", type=_lufs, default=-14.0, help="integrated loudness target (-14 LUFS; "
                    f"{LUFS_RANGE[0]:g} to {LUFS_RANGE[1]:g})")
     g.add_argument("--plot", action="store_true", help="also write <name>.png: shots, visual beats, music beats")
@@ -306,7 +313,7 @@ def cmd_generate(args) -> int:
                                  controls=controls, seed=args.seed, mix=args.mix, lufs=args.lufs, plot=args.plot,
                                  wav=not args.no_wav, midi=not args.no_midi, stems=args.stems,
                                  device=args.device, generator=generator, start=args.start, end=args.end,
-                                 fade=args.fade))
+                                 fade=args.fade, keep_speech=args.keep_speech, duck_db=args.duck))
         except V2MError as e:
             failed.append((e.path or video, e.message))
     if not args.quiet:

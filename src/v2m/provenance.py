@@ -3,8 +3,8 @@
 terms its music may be used.
 
 The record names v2m's version, the model, the weights it ran with, the style, key and tempo the
-music has, the seed, the controls, the soundfont, the part of the video scored and the licence
-terms that come with the weights. The composer uses no trained weights (its statistics are counted
+music has, the seed, the controls, the soundfont, the part of the video scored, where speech was
+found (with ``--keep-speech``) and the licence terms that come with the weights. The composer uses no trained weights (its statistics are counted
 from the music21 corpus's public-domain tunes), so its music carries no model licence; the
 neural models' music comes with the terms of their weights, which v2m names here and points to
 where it can (a licence file beside local weights).
@@ -76,7 +76,8 @@ def controls_record(controls: Controls) -> dict:
 
 
 def record(*, source: str, model: str, generator, info: dict, seed: int, controls: Controls,
-           span: tuple[float, float] | None, duration: float, mix: float, lufs: float) -> dict:
+           span: tuple[float, float] | None, duration: float, mix: float, lufs: float,
+           speech: list[tuple[float, float]] | None = None, duck_db: float | None = None) -> dict:
     """The provenance of one scored video, JSON-ready."""
     weights = getattr(getattr(generator, "pipeline", None), "source", None)
     soundfont = info.get("soundfont") or getattr(generator, "soundfont", None)
@@ -98,7 +99,8 @@ def record(*, source: str, model: str, generator, info: dict, seed: int, control
         "licence": LICENCES[model],
         "licence_links": LICENCE_LINKS.get(model, []),
         "licence_files": licence_files(weights),
-        "mix": {"original_level": mix, "loudness_lufs": lufs},
+        "mix": {"original_level": mix, "loudness_lufs": lufs, "duck_db": duck_db},
+        "speech": None if speech is None else [[round(float(a), 3), round(float(z), 3)] for a, z in speech],
     }
 
 

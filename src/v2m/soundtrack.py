@@ -48,6 +48,7 @@ from . import provenance
 from .render import finish_audio, finish_signal
 from .render.audio import fit_length, limit
 from .render.plot import level_curve
+from .render.duck import DEPTH_DB, duck_gain
 from .render.midi import delay
 
 CUT_TOLERANCE = 0.05  # seconds: a cut "lands on a beat" within this
@@ -178,7 +179,7 @@ def generate(
     checkpoint: str | None = None,
     controls: Controls = Controls(),
     seed: int = 0,
-    mix: float = 0.0,
+    mix: float | None = None,
     lufs: float = -14.0,
     plot: bool = False,
     wav: bool = True,
@@ -193,6 +194,8 @@ def generate(
     start: float | None = None,
     end: float | None = None,
     fade: float = 1.0,
+    keep_speech: bool = False,
+    duck_db: float = DEPTH_DB,
 ) -> Result:
     """Score one video (see the module docstring); returns where everything went. ``generator``
     (already loaded) replaces ``model``, ``checkpoint``, ``soundfont`` and ``style``; ``analysis``
@@ -201,8 +204,13 @@ def generate(
     ``start`` / ``end`` (seconds) score only that part of the video, the music faded in and out
     over ``fade`` seconds there and the original sound kept elsewhere (:func:`_score_span`).
     ``stems``: also one WAV per part of the score (:func:`stems_folder`), for the models whose
-    card says they make parts (the composer)."""
+    card says they make parts (the composer). ``keep_speech``: keep the original soundtrack
+    (``mix`` defaults to 1 then, else to 0) and duck the music by ``duck_db`` wherever someone
+    speaks in it (:func:`v2m.analysis.speech.video_speech_spans`, :func:`v2m.render.duck.duck_gain`);
+    the composer also writes thinner there."""
     report = progress or (lambda stage, fraction: None)
+    if mix is None:
+        mix = 1.0 if keep_speech else 0.0
     out = output_path(video, output, multiple=False)
     if os.path.exists(video) and os.path.exists(out) and os.path.samefile(video, out):
         raise V2MError("the output would overwrite the input; choose another -o", out)
@@ -212,6 +220,8 @@ def generate(
         raise V2MError(f"the loudness target must be a finite number of LUFS, got {lufs}")
     if not (math.isfinite(fade) and fade >= 0):
         raise V2MError(f"--fade must be a number of seconds >= 0, got {fade}")
+    if not (math.isfinite(duck_db) and -60.0 <= duck_db <= 0.0):
+        raise V2MError(f"--duck must be between -60 and 0 dB (how far the music dips under speech), got {duck_db}")
     model_card = generator.card if generator is not None else card(model)
     if stems and not model_card.stems:
         raise V2MError(f"--stems: --model {model_card.name} makes one mixed signal, not parts; stems come from the "
@@ -236,14 +246,22 @@ def generate(
     if missing:
         print(f"v2m: warning: {video}: has {len(part.shots)} shot(s), numbered 0-{len(part.shots) - 1}; the "
               f"video control(s) on shot {', '.join(map(str, missing))} do nothing", file=sys.stderr)
+    speech = None
+    if keep_speech:
+        from .analysis.speech import video_speech_spans
+
+        speech = video_speech_spans(video)  # one line when the video has no sound
+    heard = () if speech is None else _inside(speech, span or (0.0, analysis.duration))  # in the part's time
     report("music", 0.0)
     scratch = _scratch(out)
     with _temporary_audio(out):
-        music = generator.generate(GenerationRequest(part, part.duration, controls, seed, scratch=scratch))
+        music = generator.generate(GenerationRequest(part, part.duration, controls, seed, scratch=scratch,
+                                                     speech=heard))
         try:
             return _finish_and_write(video, out, music, analysis, part, span, generator, controls=controls,
                                      seed=seed, mix=mix, lufs=lufs, fade=fade, wav=wav, midi=midi, plot=plot,
-                                     stems=stems, scratch=scratch, report=report)
+                                     stems=stems, scratch=scratch, report=report, speech=speech, heard=heard,
+                                     duck_db=duck_db)
         finally:
             music.close()
 
@@ -263,8 +281,10 @@ def _temporary_audio(out: str) -> Iterator[None]:
 def _finish_and_write(video: str, out: str, music, analysis: Analysis, part: Analysis,
                       span: tuple[float, float] | None, generator, *, controls: Controls, seed: int, mix: float,
                       lufs: float, fade: float, wav: bool, midi: bool, plot: bool, stems: bool, scratch: str,
-                      report: Progress) -> Result:
-    """The rest of :func:`generate` once the music is made: the finish and every file."""
+                      report: Progress, speech: list[tuple[float, float]] | None,
+                      heard: tuple[tuple[float, float], ...], duck_db: float) -> Result:
+    """The rest of :func:`generate` once the music is made: the finish and every file. ``heard``:
+    the speech in the part's time, under which the music is ducked by ``duck_db``."""
     stem = os.path.splitext(out)[0]
     parts = music.audio.names if stems else []  # a Stems: the model card said so
     stem_paths = {name: os.path.join(stems_folder(out), f"{name}.wav") for name in parts}
@@ -277,22 +297,22 @@ def _finish_and_write(video: str, out: str, music, analysis: Analysis, part: Ana
         print(f"v2m: warning: {video}: no soundtrack to mix underneath; --mix ignored", file=sys.stderr)
     offset = 0.0 if span is None else span[0]
     finished = None
+    duck = None if not heard else (lambda first, count: duck_gain(heard, first, count, sr, duck_db))
     if span is None:
-        # The place for a per-sample gain on the music (ducking under speech): music_gain= here and in
-        # _score_span's finish_audio, a function (first sample, count) -> float32 gains.
         underneath = audio_blocks(video, sr, channels=2) if mix > 0 and has_audio else None
         finished = finish_signal(music.signal(), sr, n, target_lufs=lufs, underneath=underneath, mix=mix,
-                                 folder=scratch)
+                                 music_gain=duck, folder=scratch)
         audio, level = finished.blocks, finished.level
     else:
         original = read_audio(video, sr, channels=2) if has_audio else None
-        whole = _score_span(music.array(), sr, n, span, original, mix=mix, lufs=lufs, fade=fade)
+        whole = _score_span(music.array(), sr, n, span, original, mix=mix, lufs=lufs, fade=fade, music_gain=duck)
         audio, level = (lambda: [whole]), level_curve(whole, sr)
     try:
         beats, downbeats = music.beats + offset, music.downbeats + offset
         score = None if music.midi is None else delay(music.midi, offset)
         rec = provenance.record(source=video, model=generator.name, generator=generator, info=music.info, seed=seed,
-                                controls=controls, span=span, duration=analysis.duration, mix=mix, lufs=lufs)
+                                controls=controls, span=span, duration=analysis.duration, mix=mix, lufs=lufs,
+                                speech=speech, duck_db=None if speech is None else duck_db)
         mark = provenance.summary(rec)
 
         wav_path = stem + ".wav" if wav else None
@@ -340,6 +360,12 @@ def _aligned(stems, name: str, offset: int, n: int):
         yield block
 
 
+def _inside(spans: list[tuple[float, float]], part: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+    """The ``spans`` (video seconds) that overlap ``part``, clipped to it, in the part's time."""
+    a, z = part
+    return tuple((max(s, a) - a, min(e, z) - a) for s, e in spans if e > a and s < z)
+
+
 def parse_time(text: str) -> float:
     """``"75"``, ``"75.5"``, ``"1:15"`` or ``"1:02:03.5"`` -> seconds (for ``--start``/``--end``)."""
     try:
@@ -372,18 +398,20 @@ def scored_span(duration: float, start: float | None, end: float | None,
 
 
 def _score_span(music: np.ndarray, sr: int, n: int, span: tuple[float, float], original: np.ndarray | None, *,
-                mix: float, lufs: float, fade: float) -> np.ndarray:
-    """The soundtrack of a partly scored video: the music finished (mix, loudness, limiter) over
-    its span, faded in and out over ``fade`` seconds (at most a quarter of the span each) while the
-    original sound fades out and back in under it; the original sound as it was elsewhere. The
-    whole is true-peak limited."""
+                mix: float, lufs: float, fade: float, music_gain=None) -> np.ndarray:
+    """The soundtrack of a partly scored video: the music finished (mix, loudness, limiter, the
+    ``music_gain`` of :func:`v2m.render.finish_signal` in the part's samples) over its span, faded
+    in and out over ``fade`` seconds (at most a quarter of the span each) while the original sound
+    fades out and back in under it; the original sound as it was elsewhere. The whole is
+    true-peak limited."""
     a, z = (int(round(t * sr)) for t in span)
     z = min(z, n)
     length = z - a
     under = None if original is None else fit_length(original, n)
     ramp = min(int(fade * sr), length // 4)  # a fade takes at most a quarter of the part
     scored = finish_audio(music, sr, length, target_lufs=lufs, fade_in=ramp / sr, fade_out=ramp / sr,
-                          longest_fade=0.25, underneath=None if under is None else under[:, a:z], mix=mix)
+                          longest_fade=0.25, underneath=None if under is None else under[:, a:z], mix=mix,
+                          music_gain=music_gain)
     out = np.zeros((2, n), np.float32) if under is None else under.copy()
     if under is not None:  # the original crossfades with the music: out over the fade-in, back over the fade-out
         keep = np.zeros(length, np.float32)

@@ -114,13 +114,13 @@ def video_control(shot: int | None, feature: str, weight: float) -> str:
 
 
 def score(video: str, folder: str, *, generator, controls: Controls = Controls(), seed: int = 0,
-          mix: float = 0.0, lufs: float = -14.0, analysis: Analysis | None = None,
-          progress: Progress | None = None) -> Result:
+          mix: float | None = None, lufs: float = -14.0, keep_speech: bool = False,
+          analysis: Analysis | None = None, progress: Progress | None = None) -> Result:
     """Score ``video`` into ``folder`` as ``v2m generate --plot`` would (the video, WAV, MIDI and
     alignment picture), named by the seed so variations sit side by side. The video is an MP4,
     which every browser plays, unless its stream cannot go in one. ``analysis``
     (:func:`v2m.soundtrack.analyze_for` of this video and generator) saves decoding it again;
-    ``progress`` is :func:`v2m.soundtrack.generate`'s."""
+    ``progress``, ``mix`` and ``keep_speech`` are :func:`v2m.soundtrack.generate`'s."""
     stem = os.path.splitext(os.path.basename(video))[0]
     works = mux_extensions(video)
     ext = ".mp4" if ".mp4" in works or not works else works[0]  # none: generate names the problem
@@ -130,7 +130,7 @@ def score(video: str, folder: str, *, generator, controls: Controls = Controls()
         if os.path.exists(old):
             os.remove(old)
     return generate(video, out, generator=generator, controls=controls, seed=seed, mix=mix, lufs=lufs, plot=True,
-                    analysis=analysis, progress=progress)
+                    keep_speech=keep_speech, analysis=analysis, progress=progress)
 
 
 def variations(video: str, folder: str, *, generator, seeds: tuple[int, ...] = (0, 1, 2),

@@ -185,6 +185,9 @@ def build(studio: Studio):
                         video_weight = gr.Slider(0, 3, value=1, step=0.1, label="Video weight")
                 with gr.Accordion("Sound", open=False, elem_id="v2m-sound"):
                     mix = gr.Slider(0, 1, value=0, step=0.05, label="Keep the original sound underneath at")
+                    speech = gr.Checkbox(False, label="Keep the speech: the original sound stays (at 1 unless set "
+                                                      "above) and the music dips wherever someone speaks",
+                                         elem_id="v2m-speech")
                     lufs = gr.Slider(-30, -8, value=-14, step=0.5, label="Loudness target (LUFS)")
                 with gr.Row():
                     go = gr.Button("Generate", variant="primary", elem_id="v2m-generate")
@@ -211,7 +214,7 @@ def build(studio: Studio):
                                          interactive=False, elem_id="v2m-take-downloads")
 
         choices = [model, style, key, tempo, seed, music_feature, music_weight, shot, video_feature, video_weight,
-                   mix, lufs]
+                   mix, lufs, speech]
 
         def on_upload(session: Session, files, request: gr.Request, progress=gr.Progress()):
             session = Session()  # a new upload starts over
@@ -258,7 +261,9 @@ def build(studio: Studio):
                                           values[music_weight], values[shot], values[video_feature],
                                           values[video_weight])
             generator = studio.generator(name, None if values[style] == AUTO else values[style])
-            options = {"controls": controls, "mix": float(values[mix]), "lufs": float(values[lufs])}
+            level = float(values[mix])
+            options = {"controls": controls, "lufs": float(values[lufs]), "keep_speech": bool(values[speech]),
+                       "mix": None if values[speech] and level == 0 else level}
             return generator, options, int(values[seed] or 0), ignored
 
         def on_generate(values: dict, request: gr.Request, progress=gr.Progress()):

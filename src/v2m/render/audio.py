@@ -175,8 +175,9 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
     and out (:func:`fades`, seconds), normalised to ``target_lufs`` and true-peak limited to -1 dBTP.
 
     ``music_gain(start, count)``, when given, scales the music's samples ``start`` to ``start +
-    count`` (e.g. ducking under speech) before anything else: the loudness matching, the mix and
-    the normalisation all see the music as it is heard. ``folder``: where the temporary files
+    count`` (ducking under speech) in the mix: the original is matched to the music's loudness
+    as written (a dip under speech does not pull the original down with it), and the
+    normalisation sees the mix as it is heard. ``folder``: where the temporary files
     go (None: the system's temporary folder); ``block``: samples per block (default
     :func:`v2m.blocks.block_size`)."""
     n, sr = n_samples, sample_rate
@@ -199,7 +200,7 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
                 under.write(chunk)
                 meter_under.add(chunk)
             for start in range(0, n, size):
-                meter_music.add(music_block(start, min(n, start + size)))
+                meter_music.add(music.read(start, min(n, start + size)).astype(np.float32, copy=False))
             lm, lu = meter_music.integrated(), meter_under.integrated()
             if np.isfinite(lm) and np.isfinite(lu):
                 under_gain = 10 ** ((lm - lu) / 20)
