@@ -84,11 +84,13 @@ class Studio:
             return self._generators[key]
 
     def analysis(self, session: Session, path: str, generator, progress=None) -> Analysis:
-        """The session's analysis of ``path`` for ``generator`` (its CLIP), made once."""
+        """The session's analysis of ``path`` for ``generator`` (its CLIP), made once; a model that
+        reads no semantics (the composer) takes any analysis of the video already made."""
         embedder = generator.embedder
         key = (path, embedder.source if embedder else None)
         if key not in session.analyses:
-            session.analyses[key] = analyze_for(path, generator, self.device, progress=progress)
+            made = None if embedder else next((a for (p, _), a in session.analyses.items() if p == path), None)
+            session.analyses[key] = made or analyze_for(path, generator, self.device, progress=progress)
         return session.analyses[key]
 
     def folder(self, request, path: str, session: Session) -> str:
@@ -216,7 +218,7 @@ def build(studio: Studio):
         choices = [model, style, key, tempo, seed, music_feature, music_weight, shot, video_feature, video_weight,
                    mix, lufs, speech]
 
-        def on_upload(session: Session, files, request: gr.Request, progress=gr.Progress()):
+        def on_upload(session: Session, files, chosen: str, request: gr.Request, progress=gr.Progress()):
             session = Session()  # a new upload starts over
             errors = []
             for path in files or []:
@@ -233,7 +235,7 @@ def build(studio: Studio):
                         shot: gr.update(choices=[("every shot", EVERY_SHOT)], value=EVERY_SHOT)}
             first = session.videos[0]
             try:
-                shots = _shots(studio, session, first, progress)
+                shots = _shots(studio, session, first, chosen, progress)
             except Exception as e:  # noqa: BLE001 - every failure is one line in the page
                 errors.append(_one_line(e, session.names))
                 shots = [("every shot", EVERY_SHOT)]
@@ -241,10 +243,10 @@ def build(studio: Studio):
                     which: gr.update(choices=[(session.names[p], p) for p in session.videos], value=first),
                     shot: gr.update(choices=shots, value=EVERY_SHOT)}
 
-        def on_which(session: Session, path, progress=gr.Progress()):
+        def on_which(session: Session, path, chosen: str, progress=gr.Progress()):
             if session is None or not path or path not in session.videos:
                 return {}
-            out = {shot: gr.update(choices=_shots(studio, session, path, progress), value=EVERY_SHOT)}
+            out = {shot: gr.update(choices=_shots(studio, session, path, chosen, progress), value=EVERY_SHOT)}
             out.update(_show(*session.results.get(path, (None, None))))
             return out
 
@@ -336,8 +338,8 @@ def build(studio: Studio):
                                              interactive="video" in controls or "objects" in controls)}
 
         everything = [state, which, message, shot, video, summary, picture, downloads]
-        uploads.change(on_upload, [state, uploads], everything)
-        which.input(on_which, [state, which], everything)
+        uploads.change(on_upload, [state, uploads, model], everything)
+        which.input(on_which, [state, which, model], everything)
         go.click(on_generate, {state, which, *choices}, everything)
         vary.click(on_vary, {state, which, *choices}, [state, message, pick, take_files, *takes, *take_notes])
         pick.change(on_pick, [state, pick], take_files)
@@ -370,11 +372,11 @@ def _video_features(model: str) -> list[str]:
     return features + (["all"] if len(features) > 1 else [])
 
 
-def _shots(studio: Studio, session: Session, path: str, progress) -> list[tuple[str, int]]:
-    """The shot list of ``path`` for the page (analysed as the composer reads it, once)."""
-    generator = studio.generator("composer")
+def _shots(studio: Studio, session: Session, path: str, model: str, progress) -> list[tuple[str, int]]:
+    """The shot list of ``path`` for the page, from the analysis the chosen ``model`` reads (made
+    once: generating with that model uses it again)."""
     name = session.names[path]
-    analysis = studio.analysis(session, path, generator,
+    analysis = studio.analysis(session, path, studio.generator(model),
                                lambda stage, f: progress(f, desc=f"{name}: {jobs.STAGE_WORDS[stage]}"))
     return [("every shot", EVERY_SHOT), *jobs.shot_choices(analysis)]
 

@@ -82,24 +82,11 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
 
 
-def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5,
-          longest: float = 0.1) -> np.ndarray:
-    """Linear fade-in and fade-out of the given seconds, each at most ``longest`` of the length."""
-    n = audio.shape[1]
-    out = audio.copy()
-    a = min(int(fade_in * sample_rate), int(longest * n))
-    z = min(int(fade_out * sample_rate), int(longest * n))
-    if a > 0:
-        out[:, :a] *= np.linspace(0.0, 1.0, a, dtype=np.float32)
-    if z > 0:
-        out[:, n - z :] *= np.linspace(1.0, 0.0, z, dtype=np.float32)
-    return out
-
-
 def fade_block(block: np.ndarray, start: int, n: int, sample_rate: int, fade_in: float = 0.02,
                fade_out: float = 0.5, longest: float = 0.1) -> np.ndarray:
-    """:func:`fades` of a signal ``n`` samples long, applied to its samples ``start`` to ``start +
-    block.shape[1]`` only (the same ramps, the same values)."""
+    """Linear fade-in and fade-out of ``fade_in`` and ``fade_out`` seconds (each at most ``longest``
+    of the length) of a signal ``n`` samples long, applied to its samples ``start`` to ``start +
+    block.shape[1]``: the ramps of the whole signal, block by block."""
     out = block.copy()
     stop = start + block.shape[1]
     a = min(int(fade_in * sample_rate), int(longest * n))
@@ -110,6 +97,12 @@ def fade_block(block: np.ndarray, start: int, n: int, sample_rate: int, fade_in:
         first = max(start, n - z)
         out[:, first - start :] *= np.linspace(1.0, 0.0, z, dtype=np.float32)[first - (n - z) : stop - (n - z)]
     return out
+
+
+def fades(audio: np.ndarray, sample_rate: int, fade_in: float = 0.02, fade_out: float = 0.5,
+          longest: float = 0.1) -> np.ndarray:
+    """:func:`fade_block` of a whole signal."""
+    return fade_block(audio, 0, audio.shape[1], sample_rate, fade_in, fade_out, longest)
 
 
 MusicGain = Callable[[int, int], np.ndarray]  # (first sample, count) -> float32 [count]: a gain on the music
@@ -172,7 +165,7 @@ def finish_signal(music: Signal, sample_rate: int, n_samples: int, target_lufs: 
     length, a block at a time (see the module docstring): exactly ``n_samples`` long, the
     original soundtrack (``underneath``: consecutive stereo blocks, e.g.
     :func:`v2m.media.audio_blocks`) mixed in at ``mix`` after both are loudness-matched, faded in
-    and out (:func:`fades`, seconds), normalised to ``target_lufs`` and true-peak limited to -1 dBTP.
+    and out (:func:`fade_block`, seconds), normalised to ``target_lufs`` and true-peak limited to -1 dBTP.
 
     ``music_gain(start, count)``, when given, scales the music's samples ``start`` to ``start +
     count`` (ducking under speech) in the mix: the original is matched to the music's loudness
@@ -262,7 +255,7 @@ def finish_audio(music: np.ndarray, sample_rate: int, n_samples: int, target_luf
                  block: int | None = None) -> np.ndarray:
     """The final soundtrack: exactly ``n_samples`` long, the original soundtrack (``underneath``)
     mixed in at ``mix`` (a linear gain relative to the music, after both are loudness-matched),
-    faded in and out (:func:`fades`, seconds), normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
+    faded in and out (:func:`fade_block`, seconds), normalised to ``target_lufs`` integrated (within 0.1 LU where four rounds
     of limiting and measuring get there) and true-peak limited to -1 dBTP: :func:`finish_signal`
     of an array (``music_gain`` as there), returned as one."""
     size = block or block_size(sample_rate)

@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import V2MError
-from ...loudness import gated_loudness, integrated_loudness, mono_loss
+from ...loudness import LoudnessMeter, gated_loudness
 
 MUSESCORE_GENERAL = (
     "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",  # the file musescore-general-soundfont installs
@@ -153,44 +153,30 @@ def narrow_for_mono(stem: np.ndarray, sample_rate: int, max_loss: float = MAX_MO
     scaled by ``factor`` so that its fold-down ``M = (L + R) / 2`` (unchanged) loses at most
     ``max_loss`` LU (:func:`v2m.loudness.mono_loss`). A stem that loses no more than that, a
     silent one, and one whose fold-down is silent (narrowed, it would be silent in stereo too)
-    come back as they are, the same array, with factor 1.0.
-
-    The factor: BS.1770 sums the power of both channels, and ``L = M + kS``, ``R = M - kS`` give
-    ``2M^2 + 2k^2 S^2`` (K-weighting is linear), so were there no gating the loss would be
-    ``10 log10(1 + k^2 r)`` with ``r`` the side-to-mid power ratio. Each measurement gives
-    ``r``; the ``k`` that puts the loss 0.02 LU under ``max_loss`` is measured in turn, until
-    one is within it (gating moves blocks in or out only a little, so one or two rounds). If
-    none is after a few rounds, the stem becomes its fold-down (factor 0, no loss)."""
+    come back as they are, the same array, with factor 1.0. The factor is
+    :func:`narrowing_factor` of the whole stem's mid and side power (how it is found is told
+    there); a stem rendered in blocks gets the same one from its blocks."""
     if not stem.any():  # a part that never plays: nothing to measure
         return stem, 1.0
-    stereo = integrated_loudness(stem, sample_rate)
-    loss = mono_loss(stem, sample_rate, stereo=stereo)
-    if not (math.isfinite(loss) and loss > max_loss):
-        return stem, 1.0
     mid = stem.mean(axis=0, dtype=np.float32)
-    side = stem[0] - mid
-    mono = stereo - loss  # the fold-down's loudness: the same for every factor
-    factor = 1.0
-    for _ in range(4):
-        ratio = (10 ** (loss / 10) - 1) / factor**2
-        factor = math.sqrt((10 ** ((max_loss - 0.02) / 10) - 1) / ratio)
-        narrowed = np.stack([mid + np.float32(factor) * side, mid - np.float32(factor) * side])
-        loss = integrated_loudness(narrowed, sample_rate) - mono
-        if loss <= max_loss:
-            return narrowed, factor
-    return np.stack([mid, mid]), 0.0
+    meter = LoudnessMeter(sample_rate)
+    meter.add(np.stack([mid, stem[0] - mid]))
+    factor = narrowing_factor(*meter.power(), max_loss)
+    return narrowed(stem, factor), factor
 
 
 def narrowing_factor(mid_power: np.ndarray, side_power: np.ndarray, max_loss: float = MAX_MONO_LOSS) -> float:
-    """The factor :func:`narrow_for_mono` finds, from the K-weighted mean squares of a stem's mid
-    ``M = (L + R) / 2`` and side ``S = L - M`` in each gating block
+    """The side-signal factor of :func:`narrow_for_mono`, from the K-weighted mean squares of a
+    stem's mid ``M = (L + R) / 2`` and side ``S = L - M`` in each gating block
     (:meth:`v2m.loudness.LoudnessMeter.power` of ``[M, S]``), so that a stem rendered in blocks
-    need not be held: ``L = M + kS`` and ``R = M - kS`` have ``2M^2 + 2k^2 S^2`` as their summed
+    need not be held. ``L = M + kS`` and ``R = M - kS`` have ``2M^2 + 2k^2 S^2`` as their summed
     power after the (linear) K-weighting, in every gating block, which gives the loudness of every
-    narrowing without the audio. The same steps as :func:`narrow_for_mono`, the same factor (to
-    float rounding): 1.0 for a stem that loses at most ``max_loss``, a silent one or one whose
-    fold-down is silent; 0.0 where a few rounds do not get within it (the stem becomes its
-    fold-down)."""
+    narrowing without the audio; were there no gating the loss would be ``10 log10(1 + k^2 r)``
+    with ``r`` the side-to-mid power ratio. Each measurement gives ``r``; the ``k`` that puts the
+    loss 0.02 LU under ``max_loss`` is measured in turn, until one is within it (gating moves
+    blocks in or out only a little, so one or two rounds). 1.0 for a stem that loses at most
+    ``max_loss``, a silent one or one whose fold-down is silent; 0.0 where a few rounds do not get
+    within it (the stem becomes its fold-down)."""
     mid_power, side_power = np.asarray(mid_power, np.float64), np.asarray(side_power, np.float64)
     stereo = gated_loudness(2 * mid_power + 2 * side_power)
     mono = gated_loudness(2 * mid_power)  # the dual-mono fold-down: the same for every factor
